@@ -1,0 +1,4 @@
+-- Revert taskq:schema
+BEGIN;
+DROP SCHEMA taskq;
+COMMIT;

@@ -1,0 +1,5 @@
+-- Revert taskq:types
+BEGIN;
+DROP TYPE taskq.status;
+DROP TYPE taskq.priority;
+COMMIT;

@@ -1,0 +1,2 @@
+-- Verify taskq:schema
+SELECT pg_catalog.has_schema_privilege('taskq', 'usage');

@@ -1,0 +1,2 @@
+-- Verify taskq:types
+SELECT 'HIGH'::taskq.priority, 'QUEUED'::taskq.status;

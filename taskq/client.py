@@ -1,0 +1,327 @@
+"""The typed wrapper of the SQL API: one SQL function call per operation.
+
+Each SQL string is named after the function it calls. Rows map to msgspec Structs. Database
+errors leave through :func:`taskq.errors.translate` as NotFound / Conflict / InvalidArgument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+import msgspec
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from taskq.errors import translate
+
+Priority = Literal["LOW", "MEDIUM", "HIGH"]
+Status = Literal["QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
+Connection = psycopg.AsyncConnection[Any]
+
+
+class Task(msgspec.Struct, kw_only=True):
+    """A row of taskq.tasks."""
+
+    id: UUID
+    queue: str
+    name: str
+    payload: dict[str, Any]
+    priority: Priority
+    status: Status
+    scheduled_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    errors: list[dict[str, Any]]
+    result: Any
+    worker_id: UUID | None
+    lease_token: UUID | None
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+    slot: int | None
+
+    def time_to_execute(self, now: datetime) -> float | None:
+        """Seconds: finished - started, or elapsed while RUNNING, else None."""
+        if self.started_at is None:
+            return None
+        if self.status == "RUNNING":
+            return (now - self.started_at).total_seconds()
+        if self.finished_at is not None:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Queue(msgspec.Struct, kw_only=True):
+    """A row of taskq.queues."""
+
+    name: str
+    concurrency: int | None
+    paused: bool
+    excess: int
+    created_at: datetime
+
+
+class QueueStats(msgspec.Struct, kw_only=True):
+    """A row of the taskq.queue_stats view."""
+
+    queue: str
+    concurrency: int | None
+    paused: bool
+    queued: int
+    scheduled: int
+    running: int
+    paused_tasks: int
+    completed: int
+    failed: int
+    cancelled: int
+    oldest_wait: timedelta | None
+
+
+class TaskPage(msgspec.Struct, kw_only=True):
+    """One keyset page of tasks, newest first, and the cursor of the next page."""
+
+    items: list[Task]
+    next_cursor: UUID | None
+
+
+@asynccontextmanager
+async def sql_errors() -> AsyncIterator[None]:
+    """Turn psycopg errors raised inside the block into taskq errors."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise translate(error) from error
+
+
+async def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async with sql_errors(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+async def _value(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+    async with sql_errors(), conn.cursor() as cur:
+        await cur.execute(sql, params)
+        row = await cur.fetchone()
+        return None if row is None else row[0]
+
+
+def _task(row: dict[str, Any]) -> Task:
+    return msgspec.convert(row, Task, from_attributes=False, strict=False)
+
+
+async def _one_task(conn: Connection, sql: str, params: dict[str, Any]) -> Task:
+    rows = await _rows(conn, sql, params)
+    return _task(rows[0])
+
+
+ENQUEUE = """
+SELECT taskq.enqueue(name => %(name)s, payload => %(payload)s, priority => %(priority)s,
+                     scheduled_at => %(scheduled_at)s, queue => %(queue)s,
+                     max_attempts => %(max_attempts)s)
+"""
+ENQUEUE_MANY = "SELECT id FROM taskq.enqueue_many(%(tasks)s) AS id"
+CLAIM_NEXT = """
+SELECT * FROM taskq.claim_next(worker_id => %(worker_id)s, queues => %(queues)s, names => %(names)s,
+                               lease => %(lease)s, batch_size => %(batch_size)s)
+"""
+COMPLETE = "SELECT * FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)s)"
+FAIL = "SELECT * FROM taskq.fail(%(task_id)s, %(lease_token)s, %(error)s, %(retry_delay)s)"
+HEARTBEAT = "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s) AS id"
+PAUSE = "SELECT * FROM taskq.pause(%(task_id)s)"
+RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
+CANCEL = "SELECT * FROM taskq.cancel(%(task_id)s)"
+RETRY = "SELECT * FROM taskq.retry(%(task_id)s)"
+GET_TASK = "SELECT * FROM taskq.get_task(%(task_id)s)"
+LIST_TASKS = """
+SELECT * FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
+                               after => %(after)s, page_size => %(page_size)s)
+"""
+REGISTER_WORKER = "SELECT taskq.register_worker(%(name)s, %(queues)s, %(host)s, %(pid)s)"
+UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
+RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
+NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
+SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s)"
+PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
+RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
+QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
+
+
+async def enqueue(
+    conn: Connection,
+    name: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    priority: Priority | None = None,
+    scheduled_at: datetime | None = None,
+    queue: str | None = None,
+    max_attempts: int | None = None,
+) -> UUID:
+    """taskq.enqueue: a NULL (None) argument means its default."""
+    value = await _value(
+        conn,
+        ENQUEUE,
+        {
+            "name": name,
+            "payload": None if payload is None else Jsonb(payload),
+            "priority": priority,
+            "scheduled_at": scheduled_at,
+            "queue": queue,
+            "max_attempts": max_attempts,
+        },
+    )
+    return UUID(str(value))
+
+
+async def enqueue_many(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[UUID]:
+    rows = await _rows(conn, ENQUEUE_MANY, {"tasks": Jsonb(list(tasks))})
+    return [row["id"] for row in rows]
+
+
+async def claim_next(
+    conn: Connection,
+    worker_id: UUID,
+    *,
+    queues: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    lease: timedelta = timedelta(seconds=30),
+    batch_size: int = 1,
+) -> list[Task]:
+    params = {
+        "worker_id": worker_id,
+        "queues": None if queues is None else list(queues),
+        "names": None if names is None else list(names),
+        "lease": lease,
+        "batch_size": batch_size,
+    }
+    return [_task(row) for row in await _rows(conn, CLAIM_NEXT, params)]
+
+
+async def complete(conn: Connection, task_id: UUID, lease_token: UUID, result: Any = None) -> Task:
+    params = {"task_id": task_id, "lease_token": lease_token, "result": Jsonb(result)}
+    return await _one_task(conn, COMPLETE, params)
+
+
+async def fail(
+    conn: Connection,
+    task_id: UUID,
+    lease_token: UUID,
+    error: str,
+    retry_delay: timedelta | None = None,
+) -> Task:
+    params = {
+        "task_id": task_id,
+        "lease_token": lease_token,
+        "error": error,
+        "retry_delay": retry_delay,
+    }
+    return await _one_task(conn, FAIL, params)
+
+
+async def heartbeat(conn: Connection, worker_id: UUID, lease: timedelta) -> list[UUID]:
+    rows = await _rows(conn, HEARTBEAT, {"worker_id": worker_id, "lease": lease})
+    return [row["id"] for row in rows]
+
+
+async def pause(conn: Connection, task_id: UUID) -> Task:
+    return await _one_task(conn, PAUSE, {"task_id": task_id})
+
+
+async def resume(conn: Connection, task_id: UUID) -> Task:
+    return await _one_task(conn, RESUME, {"task_id": task_id})
+
+
+async def cancel(conn: Connection, task_id: UUID) -> Task:
+    return await _one_task(conn, CANCEL, {"task_id": task_id})
+
+
+async def retry(conn: Connection, task_id: UUID) -> Task:
+    return await _one_task(conn, RETRY, {"task_id": task_id})
+
+
+async def get_task(conn: Connection, task_id: UUID) -> Task:
+    return await _one_task(conn, GET_TASK, {"task_id": task_id})
+
+
+async def list_tasks(
+    conn: Connection,
+    *,
+    status: Status | None = None,
+    queue: str | None = None,
+    name: str | None = None,
+    after: UUID | None = None,
+    page_size: int = 50,
+) -> TaskPage:
+    """Newest first; ``after`` is the previous page's ``next_cursor``."""
+    params = {
+        "status": status,
+        "queue": queue,
+        "name": name,
+        "after": after,
+        "page_size": page_size + 1,
+    }
+    items = [_task(row) for row in await _rows(conn, LIST_TASKS, params)]
+    more = len(items) > page_size
+    items = items[:page_size]
+    return TaskPage(items=items, next_cursor=items[-1].id if more and items else None)
+
+
+async def register_worker(
+    conn: Connection,
+    name: str,
+    *,
+    queues: Sequence[str] | None = None,
+    host: str | None = None,
+    pid: int | None = None,
+) -> UUID:
+    params = {
+        "name": name,
+        "queues": None if queues is None else list(queues),
+        "host": host,
+        "pid": pid,
+    }
+    return UUID(str(await _value(conn, REGISTER_WORKER, params)))
+
+
+async def unregister_worker(conn: Connection, worker_id: UUID) -> int:
+    return int(await _value(conn, UNREGISTER_WORKER, {"worker_id": worker_id}))
+
+
+async def rescue_expired(conn: Connection) -> int:
+    return int(await _value(conn, RESCUE_EXPIRED, {}))
+
+
+async def next_due(conn: Connection, queues: Sequence[str] | None = None) -> datetime | None:
+    value = await _value(conn, NEXT_DUE, {"queues": None if queues is None else list(queues)})
+    return value if isinstance(value, datetime) else None
+
+
+def _queue(row: dict[str, Any]) -> Queue:
+    return msgspec.convert(row, Queue, strict=False)
+
+
+async def set_concurrency(conn: Connection, queue: str, concurrency: int | None) -> Queue:
+    rows = await _rows(conn, SET_CONCURRENCY, {"queue": queue, "concurrency": concurrency})
+    return _queue(rows[0])
+
+
+async def pause_queue(conn: Connection, queue: str) -> Queue:
+    return _queue((await _rows(conn, PAUSE_QUEUE, {"queue": queue}))[0])
+
+
+async def resume_queue(conn: Connection, queue: str) -> Queue:
+    return _queue((await _rows(conn, RESUME_QUEUE, {"queue": queue}))[0])
+
+
+async def queue_stats(conn: Connection) -> list[QueueStats]:
+    return [
+        msgspec.convert(row, QueueStats, strict=False) for row in await _rows(conn, QUEUE_STATS, {})
+    ]

@@ -1,0 +1,72 @@
+"""Deploy, revert and inspect the schema with the real Sqitch CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
+
+from psycopg.conninfo import conninfo_to_dict
+
+
+class MigrationError(RuntimeError):
+    """Sqitch is missing or failed; the message says what to do."""
+
+
+def project_dir() -> Path:
+    """The folder that holds ``sqitch.conf``, ``sqitch.plan`` and ``db/``."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "sqitch.plan").exists():
+        return here
+    raise MigrationError(f"no sqitch.plan next to the taskq package (looked in {here})")
+
+
+def sqitch_target(database_url: str) -> str:
+    """A Sqitch target (``db:pg://user:pass@host:port/db``) for a libpq URL or DSN."""
+    parts = conninfo_to_dict(database_url)
+    user = parts.get("user") or "postgres"
+    password = parts.get("password")
+    host = parts.get("host") or "localhost"
+    port = parts.get("port") or "5432"
+    dbname = parts.get("dbname") or user
+    auth = (
+        f"{quote(str(user), safe='')}:{quote(str(password), safe='')}"
+        if password
+        else quote(str(user), safe="")
+    )
+    return f"db:pg://{auth}@{host}:{port}/{dbname}"
+
+
+def sqitch(command: str, database_url: str, *args: str) -> str:
+    """Run ``sqitch COMMAND TARGET ARGS`` in the project folder; return its output."""
+    executable = shutil.which("sqitch")
+    if executable is None:
+        raise MigrationError(
+            "sqitch is not installed: run `sudo apt-get install -y sqitch libdbd-pg-perl`"
+        )
+    result = subprocess.run(
+        [executable, command, *args, sqitch_target(database_url)],
+        cwd=project_dir(),
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise MigrationError(f"sqitch {command} failed:\n{output.strip()}")
+    return output
+
+
+def deploy(database_url: str) -> str:
+    """``sqitch deploy --verify``: idempotent, nothing to do when the schema is current."""
+    return sqitch("deploy", database_url, "--verify")
+
+
+def revert(database_url: str) -> str:
+    return sqitch("revert", database_url, "-y")
+
+
+def status(database_url: str) -> str:
+    return sqitch("status", database_url)
