@@ -45,6 +45,9 @@ COMMENT ON TABLE taskq.slots IS 'Private: one row per concurrency slot; task_id 
 -- in flight still works from a limit read before the change (keys: "task" in ASCII, 1).
 CREATE FUNCTION taskq._claim_lock_key() RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT 1952543595 $$;
 
+COMMENT ON FUNCTION taskq._claim_lock_key() IS
+    'Internal: the advisory lock key claims hold shared and set_concurrency takes exclusively.';
+
 CREATE FUNCTION taskq._ensure_queue(queue text)
 RETURNS void
 LANGUAGE plpgsql

@@ -1,0 +1,116 @@
+"""Leases: expiry, rescue (explicit and lazy), heartbeats, fencing, workers leaving."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from uuid import UUID
+
+from tests.sql.conftest import Conn, claim, enqueue, one, raises_sqlstate, task
+
+SHORT = timedelta(milliseconds=200)
+
+
+def expire() -> None:
+    time.sleep(SHORT.total_seconds() + 0.1)
+
+
+def test_expired_lease_is_rescued_and_the_attempt_counts(conn: Conn, worker_id: UUID) -> None:
+    task_id = enqueue(conn)
+    claim(conn, worker_id, lease=SHORT)
+    assert one(conn, "SELECT taskq.rescue_expired()") == 0
+    expire()
+    assert one(conn, "SELECT taskq.rescue_expired()") == 1
+    row = task(conn, task_id)
+    assert (row["status"], row["attempts"], row["lease_token"]) == ("QUEUED", 1, None)
+    assert "lease expired" in row["last_error"]
+    assert one(conn, "SELECT count(*) FROM taskq.slots WHERE task_id IS NOT NULL") == 0
+
+
+def test_claim_rescues_lazily_and_fences_the_stale_worker(conn: Conn, worker_id: UUID) -> None:
+    task_id = enqueue(conn)
+    [stale] = claim(conn, worker_id, lease=SHORT)
+    expire()
+    other = one(conn, "SELECT taskq.register_worker('other')")
+    [fresh] = claim(conn, other)
+    assert fresh["id"] == task_id
+    assert fresh["attempts"] == 2
+    assert fresh["lease_token"] != stale["lease_token"]
+    with raises_sqlstate("55000", "is RUNNING"):
+        conn.execute("SELECT taskq.complete(%s, %s)", (task_id, stale["lease_token"]))
+    with raises_sqlstate("55000", "is RUNNING"):
+        conn.execute("SELECT taskq.fail(%s, %s, 'late')", (task_id, stale["lease_token"]))
+    # the stale worker's heartbeat no longer touches the task
+    conn.execute("SELECT taskq.heartbeat(%s)", (worker_id,))
+    assert task(conn, task_id)["worker_id"] == other
+    conn.execute("SELECT taskq.complete(%s, %s)", (task_id, fresh["lease_token"]))
+    assert task(conn, task_id)["status"] == "COMPLETED"
+
+
+def test_expired_lease_with_no_attempt_left_fails(conn: Conn, worker_id: UUID) -> None:
+    task_id = enqueue(conn, max_attempts=1)
+    claim(conn, worker_id, lease=SHORT)
+    expire()
+    conn.execute("SELECT taskq.rescue_expired()")
+    row = task(conn, task_id)
+    assert row["status"] == "FAILED"
+    assert row["finished_at"] is not None
+
+
+def test_expired_lease_of_a_cancelled_task_ends_cancelled(conn: Conn, worker_id: UUID) -> None:
+    task_id = enqueue(conn)
+    claim(conn, worker_id, lease=SHORT)
+    conn.execute("SELECT taskq.cancel(%s)", (task_id,))
+    expire()
+    conn.execute("SELECT taskq.rescue_expired()")
+    assert task(conn, task_id)["status"] == "CANCELLED"
+
+
+def test_heartbeat_extends_leases_even_expired_ones(conn: Conn, worker_id: UUID) -> None:
+    task_id = enqueue(conn)
+    claim(conn, worker_id, lease=SHORT)
+    expire()
+    conn.execute("SELECT taskq.heartbeat(%s, interval '1 hour')", (worker_id,))
+    assert one(conn, "SELECT taskq.rescue_expired()") == 0
+    row = task(conn, task_id)
+    assert row["status"] == "RUNNING"
+    assert row["lease_expires_at"] - row["started_at"] > timedelta(minutes=59)
+
+
+def test_heartbeat_of_an_unknown_worker(conn: Conn) -> None:
+    with raises_sqlstate("P0002", "is not registered"):
+        conn.execute("SELECT taskq.heartbeat('00000000-0000-7000-8000-000000000000')")
+
+
+def test_heartbeat_bad_lease(conn: Conn, worker_id: UUID) -> None:
+    with raises_sqlstate("22023", "lease must be a positive interval"):
+        conn.execute("SELECT taskq.heartbeat(%s, interval '0')", (worker_id,))
+
+
+def test_unregister_hands_tasks_back_without_counting_the_attempt(
+    conn: Conn, worker_id: UUID
+) -> None:
+    first = enqueue(conn)
+    second = enqueue(conn)
+    claim(conn, worker_id, batch_size=2)
+    assert one(conn, "SELECT taskq.unregister_worker(%s)", (worker_id,)) == 2
+    for task_id in (first, second):
+        row = task(conn, task_id)
+        assert (row["status"], row["attempts"], row["lease_token"]) == ("QUEUED", 0, None)
+    assert one(conn, "SELECT count(*) FROM taskq.slots WHERE task_id IS NOT NULL") == 0
+    with raises_sqlstate("P0002", "is not registered"):
+        claim(conn, worker_id)
+    with raises_sqlstate("P0002", "is not registered"):
+        conn.execute("SELECT taskq.unregister_worker(%s)", (worker_id,))
+
+
+def test_register_worker(conn: Conn) -> None:
+    worker = one(conn, "SELECT taskq.register_worker('w1', ARRAY['a', 'b'], 'host1', 42)")
+    assert isinstance(worker, UUID)
+    assert worker.version == 7
+    row = conn.execute(
+        "SELECT name, queues, host, pid FROM taskq.workers WHERE id = %s", (worker,)
+    ).fetchone()
+    assert row == ("w1", ["a", "b"], "host1", 42)
+    with raises_sqlstate("22023", "non-empty name"):
+        conn.execute("SELECT taskq.register_worker('')")

@@ -1,0 +1,86 @@
+"""The Sqitch project: deploy --verify, revert, deploy --verify on an empty database; psql."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import psycopg
+import pytest
+
+from taskq import migrate
+
+PUBLIC_FUNCTIONS = [
+    "taskq.uuid_v7(timestamptz)",
+    "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer)",
+    "taskq.enqueue_many(jsonb)",
+    "taskq.claim_next(uuid, text[], text[], interval, integer)",
+    "taskq.complete(uuid, uuid, jsonb)",
+    "taskq.fail(uuid, uuid, text, interval)",
+    "taskq.heartbeat(uuid, interval)",
+    "taskq.pause(uuid)",
+    "taskq.resume(uuid)",
+    "taskq.cancel(uuid)",
+    "taskq.retry(uuid)",
+    "taskq.get_task(uuid)",
+    "taskq.register_worker(text, text[], text, integer)",
+    "taskq.unregister_worker(uuid)",
+    "taskq.rescue_expired()",
+    "taskq.set_concurrency(text, integer)",
+    "taskq.pause_queue(text)",
+    "taskq.resume_queue(text)",
+]
+
+
+def schema_exists(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'taskq'"
+        ).fetchone() == (1,)
+
+
+def test_round_trip(empty_database_url: str) -> None:
+    assert not schema_exists(empty_database_url)
+    migrate.deploy(empty_database_url)
+    assert schema_exists(empty_database_url)
+    assert "Nothing to deploy" in migrate.deploy(empty_database_url)
+    migrate.revert(empty_database_url)
+    assert not schema_exists(empty_database_url)
+    migrate.deploy(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:
+        for signature in PUBLIC_FUNCTIONS:
+            assert conn.execute(
+                "SELECT has_function_privilege(%s, 'execute')", (signature,)
+            ).fetchone() == (True,)
+        described = conn.execute(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'taskq' AND obj_description(p.oid, 'pg_proc') IS NULL"
+        ).fetchone()
+    assert described == (0,), "every function has a COMMENT"
+    assert "Nothing to deploy (up-to-date)" in migrate.status(empty_database_url)
+
+
+def test_every_function_is_commented_and_definers_pin_search_path(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        loose = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'taskq' AND p.prosecdef"
+            " AND NOT coalesce('search_path=taskq, pg_temp' = ANY (p.proconfig), false)"
+        ).fetchall()
+    assert loose == []
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+def test_psql_calls(database_url: str) -> None:
+    def psql(*commands: str) -> str:
+        args = ["psql", database_url, "-X", "-At", "-v", "ON_ERROR_STOP=1"]
+        for command in commands:
+            args += ["-c", command]
+        return subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout
+
+    first = psql("SELECT taskq.enqueue('x', priority => 'HIGH')").strip()
+    second = psql("SET search_path = taskq, public", "SELECT enqueue('x')").splitlines()[-1]
+    listing = psql("SELECT id, priority FROM taskq.tasks ORDER BY id")
+    assert listing.splitlines() == [f"{first}|HIGH", f"{second}|MEDIUM"]
+    stats = psql("SELECT queue, queued FROM taskq.queue_stats")
+    assert stats.strip() == "default|2"
