@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -153,6 +154,13 @@ SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)
 PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
 RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
 QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
+LISTEN = "LISTEN {channel}"
+
+# NOTIFY channels of the SQL side: the queue name on NOTIFY_CHANNEL whenever a queue may have
+# work (enqueue, resume, retry, a freed slot, resume_queue); the worker id on CANCEL_CHANNEL
+# when a RUNNING task of that worker gets cancel().
+NOTIFY_CHANNEL = "taskq"
+CANCEL_CHANNEL = "taskq_cancel"
 
 
 async def enqueue(
@@ -325,3 +333,9 @@ async def queue_stats(conn: Connection) -> list[QueueStats]:
     return [
         msgspec.convert(row, QueueStats, strict=False) for row in await _rows(conn, QUEUE_STATS, {})
     ]
+
+
+async def listen(conn: Connection, channel: str) -> None:
+    """LISTEN on a channel; read the notifications with ``conn.notifies()``."""
+    async with sql_errors():
+        await conn.execute(sql.SQL(LISTEN).format(channel=sql.Identifier(channel)))
