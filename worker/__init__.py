@@ -1,1 +1,20 @@
-"""worker."""
+"""The taskq worker: handlers by task name, and the loop that claims and runs tasks.
+
+::
+
+    from worker import task, TaskContext
+
+    @task("send_email")
+    async def send_email(payload: dict, ctx: TaskContext) -> dict | None: ...
+
+Run it with ``taskq worker --import myapp.tasks``, or in-process with ``await Worker(url).run()``.
+"""
+
+from worker.builtins import register_builtins
+from worker.context import TaskContext
+from worker.loop import Worker
+from worker.registry import Handler, Registry, registry, task
+
+register_builtins(registry)
+
+__all__ = ["Handler", "Registry", "TaskContext", "Worker", "registry", "task"]

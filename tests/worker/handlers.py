@@ -1,0 +1,23 @@
+"""Handlers for worker processes started by the tests: ``--import tests.worker.handlers``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from worker import TaskContext, task
+
+
+@task("tests.add")
+async def add(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    return {"sum": payload["a"] + payload["b"], "attempt": ctx.attempt}
+
+
+@task("tests.thread")
+def in_thread(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    return {"thread": threading.current_thread().name, "task_id": str(ctx.task_id)}
+
+
+@task("tests.boom")
+def boom(payload: dict[str, Any], ctx: TaskContext) -> None:
+    raise ValueError(f"boom on attempt {ctx.attempt}")

@@ -1,0 +1,309 @@
+"""The worker loop in this process against a real PostgreSQL: handlers, results, failures,
+retries, cancellation, heartbeats, wake-up latency, scheduled tasks, capacity."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from taskq import client
+from taskq.client import Task
+from taskq.errors import NotFound
+from tests.worker.helpers import await_until, running_worker
+from worker import Registry, TaskContext
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+
+async def finished(conn: AsyncConn, task_id: UUID, within: float = 10) -> Task:
+    """The task once it is COMPLETED, FAILED or CANCELLED."""
+
+    async def probe() -> Task | None:
+        found = await client.get_task(conn, task_id)
+        return found if found.status in ("COMPLETED", "FAILED", "CANCELLED") else None
+
+    return await await_until(probe, within, f"task {task_id} finished")
+
+
+async def reaches(
+    conn: AsyncConn, task_id: UUID, status: str, within: float = 10, attempts: int = 0
+) -> Task:
+    async def probe() -> Task | None:
+        found = await client.get_task(conn, task_id)
+        return found if found.status == status and found.attempts >= attempts else None
+
+    return await await_until(probe, within, f"task {task_id} {status}")
+
+
+async def test_async_and_sync_handlers_store_their_results(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    registry = Registry()
+    threads: dict[str, str] = {}
+
+    @registry.task("add")
+    async def add(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        threads["add"] = threading.current_thread().name
+        return {"sum": payload["a"] + payload["b"], "attempt": ctx.attempt, "id": str(ctx.task_id)}
+
+    @registry.task("shout")
+    def shout(payload: dict[str, Any], ctx: TaskContext) -> str:
+        threads["shout"] = threading.current_thread().name
+        return str(payload["text"]).upper()
+
+    async with running_worker(database_url, registry=registry):
+        added = await client.enqueue(aconn, "add", {"a": 2, "b": 3})
+        shouted = await client.enqueue(aconn, "shout", {"text": "hi"})
+        echoed = await client.enqueue(aconn, "echo", {"x": [1, None, "y"]})
+        added_task = await finished(aconn, added)
+        shouted_task = await finished(aconn, shouted)
+        echoed_task = await finished(aconn, echoed)
+
+    assert added_task.status == "COMPLETED"
+    assert added_task.result == {"sum": 5, "attempt": 1, "id": str(added)}
+    assert shouted_task.status == "COMPLETED"
+    assert shouted_task.result == "HI"
+    assert echoed_task.status == "COMPLETED"
+    assert echoed_task.result == {"x": [1, None, "y"]}
+    assert threads["add"] == threading.current_thread().name  # on the event loop
+    assert threads["shout"] != threading.current_thread().name  # in a thread of its own
+
+
+async def test_a_raising_handler_is_retried_with_backoff_then_failed(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    registry = Registry()
+
+    @registry.task("flaky")
+    def flaky(payload: dict[str, Any], ctx: TaskContext) -> None:
+        raise ValueError(f"boom on attempt {ctx.attempt}")
+
+    async with running_worker(database_url, registry=registry):
+        task_id = await client.enqueue(aconn, "flaky", max_attempts=2)
+        # the first failure: QUEUED again, later (taskq.backoff: 2 s +/- 25%)
+        retried = await reaches(aconn, task_id, "QUEUED", within=5, attempts=1)
+        assert retried.attempts == 1
+        assert retried.started_at is not None
+        assert retried.scheduled_at - retried.started_at >= timedelta(seconds=1.4)
+        assert retried.last_error is not None
+        assert retried.last_error.startswith("ValueError: boom on attempt 1")
+        done = await finished(aconn, task_id, within=10)
+
+    assert done.status == "FAILED"
+    assert done.attempts == 2
+    assert done.last_error is not None
+    assert done.last_error.startswith("ValueError: boom on attempt 2")
+    assert "Traceback (most recent call last)" in done.last_error
+    assert 'raise ValueError(f"boom on attempt {ctx.attempt}")' in done.last_error
+    assert [e["attempt"] for e in done.errors] == [1, 2]
+
+
+async def test_a_task_without_handler_fails_with_a_clear_error(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url, registry=Registry()):
+        task_id = await client.enqueue(aconn, "no.such.task", max_attempts=1)
+        done = await finished(aconn, task_id)
+        # the worker goes on after it
+        after = await client.enqueue(aconn, "echo", {"ok": True})
+        after_task = await finished(aconn, after)
+    assert done.status == "FAILED"
+    assert done.last_error == "no handler registered for 'no.such.task'"
+    assert after_task.status == "COMPLETED"
+
+
+async def test_a_result_that_is_not_json_fails_the_task(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    registry = Registry()
+
+    @registry.task("odd")
+    async def odd(payload: dict[str, Any], ctx: TaskContext) -> object:
+        return {"when": object()}
+
+    async with running_worker(database_url, registry=registry):
+        task_id = await client.enqueue(aconn, "odd", max_attempts=1)
+        done = await finished(aconn, task_id)
+    assert done.status == "FAILED"
+    assert done.last_error is not None
+    assert "not a JSON value" in done.last_error
+
+
+async def test_cancelling_a_running_async_task_cancels_its_handler(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    registry = Registry()
+    seen: list[str] = []
+    started = asyncio.Event()
+
+    @registry.task("long")
+    async def long(payload: dict[str, Any], ctx: TaskContext) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            seen.append(f"cancelled={ctx.cancelled}")
+            raise
+
+    # lease 30 s: heartbeats every 10 s, so an end within 3 s shows the taskq_cancel NOTIFY path
+    async with running_worker(database_url, registry=registry, lease=30) as w:
+        task_id = await client.enqueue(aconn, "long")
+        await asyncio.wait_for(started.wait(), 10)
+        asked = await client.cancel(aconn, task_id)
+        assert asked.status == "RUNNING"
+        assert asked.cancel_requested
+        done = await finished(aconn, task_id, within=3)
+        assert w.running == 0
+    assert done.status == "CANCELLED"
+    assert done.attempts == 1
+    assert seen == ["cancelled=True"]
+
+
+async def test_cancelling_a_running_sync_task(database_url: str, aconn: AsyncConn) -> None:
+    registry = Registry()
+    seen: list[bool] = []
+    started = threading.Event()
+
+    @registry.task("polling")
+    def polling(payload: dict[str, Any], ctx: TaskContext) -> str:
+        started.set()
+        # a plain def handler cannot be interrupted: it looks at its context
+        seen.append(ctx.wait_cancelled(30))
+        return "ignored"
+
+    async with running_worker(database_url, registry=registry):
+        task_id = await client.enqueue(aconn, "polling")
+        await asyncio.to_thread(started.wait, 10)
+        await client.cancel(aconn, task_id)
+        done = await finished(aconn, task_id, within=3)
+    assert done.status == "CANCELLED"
+    assert done.result is None
+    await await_until(lambda: asyncio.sleep(0, seen), 5, "the thread saw the cancellation")
+    assert seen == [True]
+
+
+async def test_heartbeats_keep_the_lease_of_a_long_task(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    # The lease is 1 s and the task takes 2.5 s; meanwhile other claims (which rescue expired
+    # leases) run. Without heartbeats the task would be rescued and its completion refused.
+    async with running_worker(database_url, lease=1.0, concurrency=4) as w:
+        long_id = await client.enqueue(aconn, "sleep", {"seconds": 2.5})
+        await reaches(aconn, long_id, "RUNNING")
+        for _ in range(4):
+            await asyncio.sleep(0.5)
+            await client.enqueue(aconn, "echo")
+        done = await finished(aconn, long_id)
+        assert w.worker_id is not None
+    assert done.status == "COMPLETED"
+    assert done.attempts == 1
+    assert done.errors == []
+
+
+async def test_an_idle_worker_starts_a_new_task_within_milliseconds(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    # poll 60 s: only the NOTIFY can explain a start within 200 ms
+    latencies: list[float] = []
+    async with running_worker(database_url, poll=60):
+        for _ in range(7):
+            await asyncio.sleep(0.3)  # idle: the claim loop is asleep
+            task_id = await client.enqueue(aconn, "echo")
+            done = await finished(aconn, task_id, within=10)
+            assert done.started_at is not None
+            latencies.append((done.started_at - done.created_at).total_seconds())
+    assert statistics.median(latencies) < 0.2, latencies
+    assert max(latencies) < 1.0, latencies
+
+
+async def test_a_scheduled_task_starts_within_a_second_of_its_time(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    # poll 60 s: the worker must sleep until next_due, and wake again for an earlier task
+    async with running_worker(database_url, poll=60):
+        now = datetime.now(UTC)
+        later = await client.enqueue(aconn, "echo", scheduled_at=now + timedelta(seconds=2.5))
+        await asyncio.sleep(0.2)
+        sooner = await client.enqueue(aconn, "echo", scheduled_at=now + timedelta(seconds=1.2))
+        assert (await client.get_task(aconn, sooner)).status == "QUEUED"
+        first = await finished(aconn, sooner, within=10)
+        second = await finished(aconn, later, within=10)
+    for done in (first, second):
+        assert done.status == "COMPLETED"
+        assert done.started_at is not None
+        delay = (done.started_at - done.scheduled_at).total_seconds()
+        assert 0 <= delay < 1.0, (done.name, delay)
+
+
+async def test_claims_fill_the_free_capacity_and_never_exceed_it(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    await client.set_concurrency(aconn, "wide", None)  # only the worker's capacity limits
+    async with running_worker(database_url, queues=["wide"], concurrency=3) as w:
+        ids = [
+            await client.enqueue(aconn, "sleep", {"seconds": 0.4}, queue="wide") for _ in range(7)
+        ]
+        peak_local = peak_db = 0
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            stats = {s.queue: s for s in await client.queue_stats(aconn)}["wide"]
+            peak_db = max(peak_db, stats.running)
+            peak_local = max(peak_local, w.running)
+            if stats.completed == len(ids):
+                break
+            await asyncio.sleep(0.01)
+    assert peak_db == 3
+    assert peak_local == 3
+    for task_id in ids:
+        assert (await client.get_task(aconn, task_id)).status == "COMPLETED"
+
+
+async def test_a_worker_takes_only_from_its_queues(database_url: str, aconn: AsyncConn) -> None:
+    async with running_worker(database_url, queues=["a", "b"]):
+        in_a = await client.enqueue(aconn, "echo", queue="a")
+        in_b = await client.enqueue(aconn, "echo", queue="b")
+        in_c = await client.enqueue(aconn, "echo", queue="c")
+        assert (await finished(aconn, in_a)).status == "COMPLETED"
+        assert (await finished(aconn, in_b)).status == "COMPLETED"
+        await asyncio.sleep(0.5)
+        other = await client.get_task(aconn, in_c)
+    assert other.status == "QUEUED"
+    assert other.attempts == 0
+
+
+async def test_stop_lets_running_tasks_finish_within_the_grace(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url, grace=10) as w:
+        task_id = await client.enqueue(aconn, "sleep", {"seconds": 0.5})
+        await reaches(aconn, task_id, "RUNNING")
+        worker_id = w.worker_id
+        assert worker_id is not None
+        w.stop()
+        queued_later = await client.enqueue(aconn, "echo")
+        await asyncio.sleep(1.0)
+    done = await client.get_task(aconn, task_id)
+    assert done.status == "COMPLETED"
+    assert (await client.get_task(aconn, queued_later)).status == "QUEUED"  # no claim after stop
+    with pytest.raises(NotFound):  # unregistered on the way out
+        await client.heartbeat(aconn, worker_id, timedelta(seconds=1))
+
+
+async def test_stop_hands_back_what_outlives_the_grace(database_url: str, aconn: AsyncConn) -> None:
+    async with running_worker(database_url, grace=0.3) as w:
+        task_id = await client.enqueue(aconn, "sleep", {"seconds": 60})
+        await reaches(aconn, task_id, "RUNNING")
+        started = asyncio.get_running_loop().time()
+        w.stop()
+    assert asyncio.get_running_loop().time() - started < 5
+    back = await client.get_task(aconn, task_id)
+    assert back.status == "QUEUED"
+    assert back.attempts == 0  # the interrupted attempt is not counted
+    assert back.lease_token is None

@@ -1,0 +1,624 @@
+"""The worker: register, claim, run, report, heartbeat, stop.
+
+One asyncio process. Every queue decision is a SQL function: the loop only calls
+``claim_next`` (with a batch as large as its free capacity), then ``complete`` or ``fail``
+with the lease token, ``heartbeat`` every third of the lease, and ``unregister_worker`` on the
+way out. Three background jobs share the work:
+
+- the claim loop claims while there is capacity, then sleeps until a NOTIFY on channel
+  ``taskq`` names one of its queues, a handler finishes, the next scheduled task falls due
+  (``next_due``), or the slow poll comes round (NOTIFY is a hint; the poll finds what a lost
+  notification hid);
+- the listener holds one dedicated LISTEN connection, reconnected with backoff when it drops;
+- the heartbeat extends the leases and learns which running tasks were cancelled (at once
+  when a NOTIFY on ``taskq_cancel`` carries this worker's id).
+
+When the database goes away every call fails with :class:`~taskq.errors.Unavailable`; the
+worker logs it, retries with backoff and goes on. Results of handlers that finished meanwhile
+are reported once it is back; tasks whose lease ran out were rescued by the SQL side, and
+their late report is refused (55000) and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+import socket
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from time import monotonic
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from taskq import client
+from taskq.client import Connection, Task
+from taskq.errors import Conflict, NotFound, TaskqError, Unavailable
+from taskq.pool import make_pool
+from worker.builtins import BUILTINS
+from worker.context import CancelReason, TaskContext
+from worker.registry import Handler, Registry
+from worker.registry import registry as default_registry
+from worker.threads import run_in_daemon_thread
+
+log = logging.getLogger("taskq.worker")
+
+POOL_APPLICATION = "taskq-worker"
+LISTEN_APPLICATION = "taskq-worker-listen"
+
+T = TypeVar("T")
+
+
+class Backoff:
+    """Exponential delays with jitter: ``first``, doubling up to ``most`` seconds."""
+
+    def __init__(self, first: float = 0.1, most: float = 5.0) -> None:
+        self.first = first
+        self.most = most
+        self._next = first
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.most)
+        return delay * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    result: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    reason: CancelReason
+
+
+Outcome = Succeeded | Failed | Cancelled
+
+
+@dataclass(eq=False)
+class _Running:
+    """A task this worker holds, from its claim until its outcome is reported."""
+
+    task: Task
+    context: TaskContext
+    started: float
+    runner: asyncio.Task[None] | None = None
+
+    @property
+    def label(self) -> str:
+        task = self.task
+        return f"task {task.id} {task.name!r} attempt {task.attempts}/{task.max_attempts}"
+
+    def elapsed(self) -> float:
+        return monotonic() - self.started
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` on the first line (it shows in lists), then the traceback."""
+    details = "".join(traceback.format_exception(error)).rstrip()
+    return f"{type(error).__name__}: {error}\n\n{details}"
+
+
+def first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+class Worker:
+    """A taskq worker. ``await Worker(url).run()`` runs until :meth:`stop`; ``taskq worker``
+    does the same in a process of its own, with SIGTERM/SIGINT calling :meth:`stop`."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 4,
+        registry: Registry | None = None,
+        only_registered: bool = False,
+        grace: float = 30.0,
+        lease: float = 30.0,
+        poll: float = 5.0,
+        name: str | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        if not queues or any(not q for q in queues):
+            raise ValueError("a worker needs at least one non-empty queue name")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if grace < 0:
+            raise ValueError(f"grace must not be negative, not {grace}")
+        if lease <= 0 or poll <= 0:
+            raise ValueError("lease and poll must be positive numbers of seconds")
+        self.database_url = database_url
+        self.queues = list(dict.fromkeys(queues))
+        self.concurrency = concurrency
+        self.registry = default_registry if registry is None else registry
+        self.only_registered = only_registered
+        self.grace = grace
+        self.lease = lease
+        self.poll = poll
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.connect_timeout = connect_timeout
+        self.worker_id: UUID | None = None
+        #: set once the worker is listening and registered, cleared when it has left
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._force = asyncio.Event()
+        self._abandon = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._heartbeat_now = asyncio.Event()
+        self._listening = asyncio.Event()
+        self._register_lock = asyncio.Lock()
+        self._running: dict[UUID, _Running] = {}
+        self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+
+    # --- public --------------------------------------------------------------------------
+    def stop(self, *, force: bool = False) -> None:
+        """Stop claiming at once; running handlers get ``grace`` seconds (none with ``force``),
+        then what is left is cancelled and handed back. Call it on the worker's event loop."""
+        if not self._stopping.is_set():
+            log.info("stopping: no new claims; %d task(s) running", len(self._running))
+        self._stopping.set()
+        if force:
+            self._force.set()
+        self._wake.set()
+
+    @property
+    def running(self) -> int:
+        """How many tasks this worker holds right now."""
+        return len(self._running)
+
+    def handler(self, name: str) -> Handler | None:
+        """The handler for a task name: the registry's, else a built-in."""
+        found = self.registry.get(name)
+        if found is None and name in BUILTINS:
+            found = Handler(name, BUILTINS[name], is_async=True)
+        return found
+
+    def handler_names(self) -> list[str]:
+        return sorted(set(self.registry.names()) | set(BUILTINS))
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; return once the worker has unregistered."""
+        self._pool = make_pool(
+            self.database_url, min_size=1, max_size=self.concurrency + 3, name=POOL_APPLICATION
+        )
+        await self._pool.open(wait=False)
+        background: list[asyncio.Task[None]] = []
+        try:
+            # LISTEN before registering: once the worker's row exists, no notification is missed.
+            background.append(asyncio.create_task(self._listen_loop(), name="taskq-listen"))
+            try:
+                await asyncio.wait_for(self._listening.wait(), self.connect_timeout)
+            except TimeoutError:
+                log.warning("LISTEN is not established yet; relying on polling meanwhile")
+            if not await self._register():
+                return
+            background.append(asyncio.create_task(self._heartbeat_loop(), name="taskq-heartbeat"))
+            self.ready.set()
+            log.info(
+                "worker %s (%s) ready: queues %s, concurrency %d, %s, lease %gs, poll %gs; "
+                "handlers: %s",
+                self.worker_id,
+                self.name,
+                ", ".join(self.queues),
+                self.concurrency,
+                "only registered names" if self.only_registered else "every task name",
+                self.lease,
+                self.poll,
+                ", ".join(self.handler_names()),
+            )
+            await self._claim_loop()
+            await self._drain()
+            await self._unregister()
+        finally:
+            self.ready.clear()
+            for job in background:
+                job.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            leftovers = [e.runner for e in self._running.values() if e.runner is not None]
+            for runner in leftovers:
+                runner.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+            await self._pool.close(timeout=self.connect_timeout)
+            log.info("worker %s stopped", self.worker_id)
+
+    # --- database access -------------------------------------------------------------------
+    async def _db(self, call: Callable[[Connection], Awaitable[T]]) -> T:
+        """One SQL function call on a pooled connection; an unreachable database (including a
+        pool that cannot hand out a connection in time) is :class:`Unavailable`."""
+        assert self._pool is not None
+        try:
+            async with self._pool.connection(timeout=self.connect_timeout) as conn:
+                return await call(conn)
+        except TaskqError:
+            raise
+        except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+            raise Unavailable(str(error).strip() or type(error).__name__) from error
+
+    async def _register(self) -> bool:
+        """Register (again, after the row vanished), retrying while the database is away.
+        False when the worker was stopped first."""
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                worker_id = await self._db(
+                    lambda conn: client.register_worker(
+                        conn,
+                        self.name,
+                        queues=self.queues,
+                        host=socket.gethostname(),
+                        pid=os.getpid(),
+                    )
+                )
+            except Unavailable as error:
+                delay = backoff.next()
+                log.warning("cannot register (%s); retrying in %.1fs", error, delay)
+                await self._sleep(delay, self._stopping)
+                continue
+            self.worker_id = worker_id
+            return True
+        return False
+
+    async def _reregister(self, gone: UUID) -> None:
+        async with self._register_lock:
+            if self.worker_id != gone or self._stopping.is_set():
+                return
+            log.warning("worker %s is no longer registered; registering again", gone)
+            if await self._register():
+                log.info("registered again as worker %s", self.worker_id)
+
+    # --- claiming ----------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        backoff = Backoff()
+        names = self.handler_names() if self.only_registered else None
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._running)
+            timeout = self.poll
+            if free > 0:
+                # Cleared before the claim: a notification that arrives during it wakes us again.
+                self._wake.clear()
+                worker_id = self.worker_id
+                assert worker_id is not None
+                try:
+                    tasks = await self._db(
+                        functools.partial(
+                            client.claim_next,
+                            worker_id=worker_id,
+                            queues=self.queues,
+                            names=names,
+                            lease=timedelta(seconds=self.lease),
+                            batch_size=free,
+                        )
+                    )
+                    due = None
+                    if len(tasks) < free:
+                        due = await self._db(lambda conn: client.next_due(conn, self.queues))
+                except NotFound:
+                    await self._reregister(worker_id)
+                    continue
+                except TaskqError as error:
+                    delay = backoff.next()
+                    log.warning("cannot claim (%s); trying again in %.1fs", error, delay)
+                    await self._sleep(delay, self._stopping)
+                    continue
+                backoff.reset()
+                for task in tasks:
+                    self._start(task)
+                if len(tasks) == free:
+                    continue  # a full batch: there may be more, as soon as capacity frees
+                if due is not None:
+                    timeout = min(timeout, self._seconds_until(due))
+            await self._sleep(timeout, self._wake)
+
+    @staticmethod
+    def _seconds_until(due: datetime) -> float:
+        wait = (due - datetime.now(UTC)).total_seconds()
+        # Due already by this clock but not by the database's: look again shortly.
+        return wait + 0.001 if wait > 0 else 0.05
+
+    @staticmethod
+    async def _sleep(seconds: float, event: asyncio.Event) -> None:
+        """Sleep up to ``seconds``, less when ``event`` is set."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=max(seconds, 0))
+
+    # --- running ---------------------------------------------------------------------------
+    def _start(self, task: Task) -> None:
+        assert self.worker_id is not None
+        context = TaskContext(
+            task_id=task.id,
+            name=task.name,
+            queue=task.queue,
+            attempt=task.attempts,
+            max_attempts=task.max_attempts,
+            payload=task.payload,
+            worker_id=self.worker_id,
+        )
+        entry = _Running(task, context, monotonic())
+        self._running[task.id] = entry
+        entry.runner = asyncio.create_task(self._run_task(entry), name=f"taskq-task-{task.id}")
+
+    async def _run_task(self, entry: _Running) -> None:
+        log.info("%s started (queue %s)", entry.label, entry.task.queue)
+        try:
+            outcome = await self._invoke(entry)
+            await self._report(entry, outcome)
+        except Exception:
+            log.exception("%s: the worker failed to run or report it", entry.label)
+        finally:
+            self._running.pop(entry.task.id, None)
+            self._wake.set()
+
+    async def _invoke(self, entry: _Running) -> Outcome:
+        task, context = entry.task, entry.context
+        handler = self.handler(task.name)
+        if handler is None:
+            return Failed(f"no handler registered for '{task.name}'")
+        running: asyncio.Future[Any]
+        if handler.is_async:
+            running = asyncio.ensure_future(handler.function(task.payload, context))
+        else:
+            running = run_in_daemon_thread(
+                handler.function, task.payload, context, name=f"taskq-task-{task.id}"
+            )
+        asked = asyncio.ensure_future(context.cancel_event.wait())
+        try:
+            await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+        if running.done() and not running.cancelled():
+            error = running.exception()
+            if error is not None:
+                return Failed(describe_error(error))
+            return self._result(task, running.result())
+        if context.cancel_reason is None:
+            return Failed("CancelledError: the handler cancelled itself")
+        running.cancel()  # an async handler stops at its next await; a thread cannot be stopped
+        if handler.is_async:
+            # let it run its cleanup (finally blocks), but do not wait on a handler that hangs
+            await asyncio.wait({running}, timeout=1.0)
+        return Cancelled(context.cancel_reason)
+
+    @staticmethod
+    def _result(task: Task, value: Any) -> Outcome:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            return Failed(
+                f"{type(error).__name__}: the result of '{task.name}' is not a JSON value: {error}"
+            )
+        return Succeeded(value)
+
+    async def _report(self, entry: _Running, outcome: Outcome) -> None:
+        task = entry.task
+        if isinstance(outcome, Cancelled) and outcome.reason == "shutdown":
+            # unregister_worker hands it back: QUEUED again, this attempt not counted
+            log.warning(
+                "%s interrupted by shutdown after %.3fs; handing it back",
+                entry.label,
+                entry.elapsed(),
+            )
+            return
+        call: Callable[[Connection], Awaitable[Task]]
+        if isinstance(outcome, Succeeded):
+            result = outcome.result
+
+            async def call(conn: Connection) -> Task:
+                return await client.complete(conn, task.id, self._token(task), result)
+
+        else:
+            error = (
+                outcome.error
+                if isinstance(outcome, Failed)
+                else f"cancelled while running (attempt {task.attempts})"
+            )
+
+            async def call(conn: Connection) -> Task:
+                return await client.fail(conn, task.id, self._token(task), error)
+
+        backoff = Backoff()
+        while True:
+            try:
+                row = await self._db(call)
+            except Unavailable as problem:
+                if self._abandon.is_set():
+                    log.error(
+                        "%s: outcome not reported, the database is away (%s)", entry.label, problem
+                    )
+                    return
+                delay = backoff.next()
+                log.warning(
+                    "%s: cannot report its outcome (%s); retrying in %.1fs",
+                    entry.label,
+                    problem,
+                    delay,
+                )
+                await self._sleep(delay, self._abandon)
+                continue
+            except (Conflict, NotFound) as problem:
+                log.warning(
+                    "%s ended after %.3fs, but the task is no longer this worker's: %s",
+                    entry.label,
+                    entry.elapsed(),
+                    problem,
+                )
+                return
+            break
+        self._log_outcome(entry, outcome, row)
+
+    @staticmethod
+    def _token(task: Task) -> UUID:
+        assert task.lease_token is not None, "a claimed task has a lease token"
+        return task.lease_token
+
+    @staticmethod
+    def _log_outcome(entry: _Running, outcome: Outcome, row: Task) -> None:
+        elapsed = entry.elapsed()
+        if isinstance(outcome, Succeeded):
+            log.info("%s completed in %.3fs", entry.label, elapsed)
+        elif isinstance(outcome, Cancelled):
+            log.info("%s cancelled after %.3fs; now %s", entry.label, elapsed, row.status)
+        elif row.status == "QUEUED":
+            log.warning(
+                "%s failed in %.3fs: %s; retry at %s",
+                entry.label,
+                elapsed,
+                first_line(outcome.error),
+                row.scheduled_at.isoformat(),
+            )
+        else:
+            log.error(
+                "%s failed in %.3fs: %s; now %s",
+                entry.label,
+                elapsed,
+                first_line(outcome.error),
+                row.status,
+            )
+
+    # --- heartbeats and notifications ----------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        every = self.lease / 3
+        wait = every
+        while True:
+            await self._sleep(wait, self._heartbeat_now)
+            self._heartbeat_now.clear()
+            worker_id = self.worker_id
+            assert worker_id is not None
+            try:
+                cancelled = await self._db(
+                    functools.partial(
+                        client.heartbeat, worker_id=worker_id, lease=timedelta(seconds=self.lease)
+                    )
+                )
+            except NotFound:
+                await self._reregister(worker_id)
+                wait = min(every, 1.0)
+                continue
+            except TaskqError as error:
+                log.warning("heartbeat failed (%s); retrying", error)
+                wait = min(every, 1.0)
+                continue
+            wait = every
+            for task_id in cancelled:
+                entry = self._running.get(task_id)
+                if entry is not None and not entry.context.cancelled:
+                    log.info("%s: cancellation asked; stopping its handler", entry.label)
+                    entry.context.request_cancel("cancelled")
+
+    async def _listen_loop(self) -> None:
+        backoff = Backoff(first=0.2)
+        lost = False
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.database_url,
+                    autocommit=True,
+                    application_name=LISTEN_APPLICATION,
+                    connect_timeout=max(1, round(self.connect_timeout)),
+                    # a silently dead peer is noticed within about a minute
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                )
+            except psycopg.Error as error:
+                delay = backoff.next()
+                log.warning(
+                    "cannot open the LISTEN connection (%s); retrying in %.1fs", error, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            try:
+                async with conn:
+                    await client.listen(conn, client.NOTIFY_CHANNEL)
+                    await client.listen(conn, client.CANCEL_CHANNEL)
+                    self._listening.set()
+                    if lost:
+                        log.info("LISTEN connection re-established")
+                        # notifications sent while it was down are lost: look for work now
+                        self._wake.set()
+                        self._heartbeat_now.set()
+                    backoff.reset()
+                    async for notification in conn.notifies():
+                        self._on_notify(notification.channel, notification.payload)
+            except (psycopg.Error, TaskqError) as error:
+                lost = True
+                delay = backoff.next()
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", error, delay)
+                self._wake.set()
+                await asyncio.sleep(delay)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == client.NOTIFY_CHANNEL:
+            if payload in self.queues:
+                self._wake.set()
+        elif channel == client.CANCEL_CHANNEL and payload == str(self.worker_id):
+            self._heartbeat_now.set()
+
+    # --- stopping ------------------------------------------------------------------------------
+    async def _drain(self) -> None:
+        """Let running handlers finish within the grace period, then cancel what is left."""
+        if self._running:
+            log.info(
+                "waiting up to %gs for %d running task(s) to finish", self.grace, len(self._running)
+            )
+        deadline = monotonic() + self.grace
+        while True:
+            self._wake.clear()  # runners set it as they finish
+            remaining = deadline - monotonic()
+            if not self._running or remaining <= 0 or self._force.is_set():
+                break
+            await self._sleep(remaining, self._wake)
+        if not self._running:
+            return
+        log.warning("cancelling %d task(s) still running; they are handed back", len(self._running))
+        for entry in list(self._running.values()):
+            entry.context.request_cancel("shutdown")
+        self._abandon.set()
+        runners = [e.runner for e in self._running.values() if e.runner is not None]
+        await asyncio.wait(runners, timeout=self.connect_timeout + 2.0)
+
+    async def _unregister(self) -> None:
+        worker_id = self.worker_id
+        assert worker_id is not None
+        backoff = Backoff()
+        deadline = monotonic() + 2 * self.connect_timeout
+        while True:
+            try:
+                handed_back = await self._db(lambda conn: client.unregister_worker(conn, worker_id))
+            except NotFound:
+                log.warning("worker %s was already unregistered", worker_id)
+                return
+            except TaskqError as error:
+                if monotonic() >= deadline:
+                    log.error(
+                        "cannot unregister worker %s (%s); its tasks will be rescued when "
+                        "their leases run out",
+                        worker_id,
+                        error,
+                    )
+                    return
+                await asyncio.sleep(backoff.next())
+                continue
+            log.info("unregistered worker %s; %d task(s) handed back", worker_id, handed_back)
+            return

@@ -1,0 +1,104 @@
+"""Handlers by task name: the :class:`Registry` and the ``@task("name")`` decorator.
+
+A handler takes the task's payload and its :class:`~worker.context.TaskContext` and returns a
+JSON value (or None), stored as the task's result::
+
+    from worker import task
+
+    @task("send_email")
+    async def send_email(payload: dict, ctx: TaskContext) -> dict | None: ...
+
+``async def`` handlers run on the worker's event loop; plain ``def`` handlers run in a thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from worker.context import TaskContext
+
+HandlerFunction = Callable[[dict[str, Any], TaskContext], Any]
+F = TypeVar("F", bound=HandlerFunction)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A registered handler: its task name, the function, and whether it is ``async def``."""
+
+    name: str
+    function: HandlerFunction
+    is_async: bool
+
+
+class Registry:
+    """Task names to handlers. ``Registry()`` is empty; the worker's default one, exported as
+    ``worker.registry``, holds the built-ins (``sleep``, ``echo``, ``fail``) and every
+    ``@task``."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, name: str, function: HandlerFunction) -> Handler:
+        """Register ``function`` for tasks called ``name``. Registering another function under a
+        name already taken is a ValueError; registering the same one again (a module imported
+        twice) is allowed."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a task name must be a non-empty string")
+        if not callable(function):
+            raise TypeError(f"the handler of task {name!r} must be callable, not {function!r}")
+        existing = self._handlers.get(name)
+        if existing is not None and _qualified(existing.function) != _qualified(function):
+            raise ValueError(
+                f"task {name!r} already has a handler: {_qualified(existing.function)}"
+            )
+        handler = Handler(name, function, inspect.iscoroutinefunction(function))
+        self._handlers[name] = handler
+        return handler
+
+    def task(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorator: ``@registry.task("name")`` (the function's own name when omitted)."""
+
+        def decorate(function: F) -> F:
+            self.register(name if name is not None else function.__name__, function)
+            return function
+
+        return decorate
+
+    def get(self, name: str) -> Handler | None:
+        return self._handlers.get(name)
+
+    def names(self) -> list[str]:
+        """The registered task names, sorted."""
+        return sorted(self._handlers)
+
+    def copy(self) -> Registry:
+        """A new registry with the same handlers (to add test handlers without touching this)."""
+        other = Registry()
+        other._handlers = dict(self._handlers)
+        return other
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+    def __iter__(self) -> Iterator[Handler]:
+        return iter(self._handlers.values())
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+
+def _qualified(function: HandlerFunction) -> str:
+    module = getattr(function, "__module__", None) or "?"
+    qualname = getattr(function, "__qualname__", None) or repr(function)
+    return f"{module}.{qualname}"
+
+
+registry = Registry()
+
+
+def task(name: str | None = None) -> Callable[[F], F]:
+    """Register a handler in the worker's default registry: ``@task("send_email")``."""
+    return registry.task(name)
