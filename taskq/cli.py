@@ -1,16 +1,47 @@
-"""The ``taskq`` command: one command, a subcommand per job, ``--help`` everywhere."""
+"""The ``taskq`` command: one command, a subcommand per job, ``--help`` everywhere.
+
+Every error a person can cause or fix (bad input, a database that does not answer, a broken
+config.yaml, a missing Sqitch) is one line on stderr and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
+
+from taskq import admin, migrate
+from taskq.errors import TaskqError
+from taskq.pgserver import ServerError
+from taskq.settings import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    url = admin.database_url(args)
+    action = {"deploy": migrate.deploy, "revert": migrate.revert, "status": migrate.status}[
+        args.action
+    ]
+    print(action(url).rstrip())
+    return 0
+
+
+def cmd_psql(args: argparse.Namespace) -> int:
+    url = admin.database_url(args)
+    psql = shutil.which("psql")
+    if psql is None:
+        raise TaskqError(f"psql is not installed; the database is at {url}")
+    extra = [a for a in args.psql_args if a != "--"]
+    os.execv(psql, [psql, url, *extra])  # noqa: S606 - psql replaces this process, by design
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     from api import cli as api_cli
+    from taskq import runner
     from worker import cli as worker_cli
 
     parser = argparse.ArgumentParser(
@@ -19,17 +50,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    worker_parser = commands.add_parser(
-        "worker", help="run a worker: claim tasks, run handlers", description=worker_cli.DESCRIPTION
+    run_parser = commands.add_parser(
+        "run",
+        help="start everything: database, schema, API and a worker on http://localhost:8000",
+        description=runner.DESCRIPTION,
     )
-    worker_cli.add_arguments(worker_parser)
-    worker_parser.set_defaults(handler=worker_cli.run)
+    runner.add_arguments(run_parser)
+    run_parser.set_defaults(handler=runner.run)
 
     api_parser = commands.add_parser(
         "api", help="serve the REST API with uvicorn", description=api_cli.DESCRIPTION
     )
     api_cli.add_arguments(api_parser)
     api_parser.set_defaults(handler=api_cli.run)
+
+    worker_parser = commands.add_parser(
+        "worker", help="run a worker: claim tasks, run handlers", description=worker_cli.DESCRIPTION
+    )
+    worker_cli.add_arguments(worker_parser)
+    worker_parser.set_defaults(handler=worker_cli.run)
+
+    migrate_parser = commands.add_parser(
+        "migrate",
+        help="deploy, revert or show the schema with sqitch",
+        description="Deploy (sqitch deploy --verify), revert or show the taskq schema's status.",
+    )
+    migrate_parser.add_argument(
+        "action",
+        nargs="?",
+        default="deploy",
+        choices=["deploy", "revert", "status"],
+        help="default: deploy",
+    )
+    admin.add_database_option(migrate_parser)
+    migrate_parser.set_defaults(handler=cmd_migrate)
+
+    psql_parser = commands.add_parser(
+        "psql",
+        help="open psql on the configured database (the embedded one included)",
+        description="Open psql on the configured database; arguments after -- go to psql.",
+    )
+    admin.add_database_option(psql_parser)
+    psql_parser.add_argument(
+        "psql_args", nargs=argparse.REMAINDER, help="arguments for psql, after --"
+    )
+    psql_parser.set_defaults(handler=cmd_psql)
+
+    admin.add_commands(commands)
     return parser
 
 
@@ -37,7 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except (TaskqError, ConfigError, migrate.MigrationError, ServerError) as error:
+        message = str(error).strip()
+        print(f"taskq: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

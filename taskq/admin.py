@@ -1,0 +1,361 @@
+"""Admin subcommands of the ``taskq`` CLI: each is one call of the SQL API.
+
+Output is a readable table (or ``key: value`` lines) for people, and JSON with ``--json``.
+Errors are one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+import msgspec
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from taskq import client
+from taskq.errors import InvalidArgument, TaskqError, Unavailable, translate
+from taskq.settings import resolve_database
+
+T = TypeVar("T")
+
+TASK_COLUMNS = ("id", "name", "queue", "priority", "status", "scheduled_at", "attempts")
+QUEUE_COLUMNS = (
+    "queue",
+    "concurrency",
+    "paused",
+    "queued",
+    "scheduled",
+    "running",
+    "paused_tasks",
+    "completed",
+    "failed",
+    "cancelled",
+    "oldest_wait",
+)
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (default: TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, else the "
+        "embedded server under .taskq/)",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def database_url(args: argparse.Namespace) -> str:
+    explicit: str | None = getattr(args, "database_url", None)
+    return explicit or resolve_database().url
+
+
+async def _with_connection(url: str, call: Callable[[client.Connection], Awaitable[T]]) -> T:
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as error:
+        where = conninfo_to_dict(url)
+        place = (
+            f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
+        )
+        raise Unavailable(
+            f"cannot connect to the database at {place}: {_first_line(str(error))}"
+        ) from error
+    async with conn:
+        try:
+            return await call(conn)
+        except TaskqError as error:
+            if error.sqlstate in ("42883", "3F000", "42P01"):
+                raise TaskqError(
+                    "the taskq schema is not deployed in this database: run `taskq migrate`"
+                ) from error
+            raise
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def run_call(args: argparse.Namespace, call: Callable[[client.Connection], Awaitable[T]]) -> T:
+    return asyncio.run(_with_connection(database_url(args), call))
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly copy of a Struct, list or scalar."""
+    return msgspec.to_builtins(value, builtin_types=(), enc_hook=_encode)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise NotImplementedError(type(value))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():.1f}s"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def table(rows: Sequence[Any], columns: Sequence[str]) -> str:
+    cells = [[_cell(getattr(row, column)) for column in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def describe(task: client.Task) -> str:
+    now = datetime.now(UTC)
+    fields: list[tuple[str, Any]] = [
+        ("id", task.id),
+        ("name", task.name),
+        ("queue", task.queue),
+        ("status", task.status),
+        ("priority", task.priority),
+        ("payload", json.dumps(task.payload)),
+        ("scheduled_at", task.scheduled_at),
+        ("created_at", task.created_at),
+        ("started_at", task.started_at),
+        ("finished_at", task.finished_at),
+        ("attempts", f"{task.attempts} of {task.max_attempts}"),
+        ("time_to_execute", task.time_to_execute(now)),
+        ("last_error", task.last_error),
+        ("result", None if task.result is None else json.dumps(task.result)),
+    ]
+    width = max(len(key) for key, _ in fields)
+    return "\n".join(f"{key.ljust(width)}  {_cell(value)}" for key, value in fields)
+
+
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    print(json.dumps(plain(value), indent=2) if args.json else text)
+
+
+# --- argument parsing -----------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 (no offset = UTC) or a delay from now: ``+30s``, ``+5m``, ``+2h``, ``+1d``."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        seconds = float(relative.group(1)) * _UNITS[relative.group(2)]
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise InvalidArgument(
+            f"--at {text!r} is not a time: use ISO 8601 (2030-01-01T10:00:00) or +30s/+5m/+2h/+1d"
+        ) from error
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_payload(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidArgument(
+            f"--payload is not JSON: {error.msg} at character {error.pos}"
+        ) from error
+    if not isinstance(payload, dict):
+        raise InvalidArgument(
+            '--payload must be a JSON object, such as \'{"to": "a@example.com"}\''
+        )
+    return payload
+
+
+def parse_task_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError as error:
+        raise InvalidArgument(f"{text!r} is not a task id (a UUID)") from error
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    payload = parse_payload(args.payload)
+    at = parse_time(args.at) if args.at else None
+
+    async def call(conn: client.Connection) -> client.Task:
+        task_id = await client.enqueue(
+            conn,
+            args.name,
+            payload,
+            priority=args.priority,
+            scheduled_at=at,
+            queue=args.queue,
+            max_attempts=args.max_attempts,
+        )
+        return await client.get_task(conn, task_id)
+
+    task = run_call(args, call)
+    emit(args, task, str(task.id))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    task_id = parse_task_id(args.task_id)
+    task = run_call(args, lambda conn: client.get_task(conn, task_id))
+    emit(args, task, describe(task))
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    if args.limit < 1 or args.limit > 1000:
+        raise InvalidArgument("--limit must be between 1 and 1000")
+    after = parse_task_id(args.after) if args.after else None
+    page = run_call(
+        args,
+        lambda conn: client.list_tasks(
+            conn,
+            status=args.status,
+            queue=args.queue,
+            name=args.name,
+            after=after,
+            page_size=args.limit,
+        ),
+    )
+    text = table(page.items, TASK_COLUMNS)
+    if page.next_cursor is not None:
+        text += f"\n(more: taskq ls --after {page.next_cursor})"
+    emit(args, page, text)
+    return 0
+
+
+def _transition(
+    action: Callable[[client.Connection, UUID], Awaitable[client.Task]],
+) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        task_id = parse_task_id(args.task_id)
+        task = run_call(args, lambda conn: action(conn, task_id))
+        note = (
+            " (cancellation asked; its worker stops it)"
+            if task.cancel_requested and task.status == "RUNNING"
+            else ""
+        )
+        emit(args, task, f"task {task.id} is {task.status}{note}")
+        return 0
+
+    return command
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    stats = run_call(args, client.queue_stats)
+    emit(args, stats, table(stats, QUEUE_COLUMNS) if stats else "no queues yet")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    async def call(conn: client.Connection) -> list[client.QueueStats]:
+        if args.unlimited:
+            await client.set_concurrency(conn, args.queue, None)
+        elif args.concurrency is not None:
+            await client.set_concurrency(conn, args.queue, args.concurrency)
+        if args.pause:
+            await client.pause_queue(conn, args.queue)
+        if args.resume:
+            await client.resume_queue(conn, args.queue)
+        return [s for s in await client.queue_stats(conn) if s.queue == args.queue]
+
+    if args.concurrency is None and not (args.unlimited or args.pause or args.resume):
+        raise InvalidArgument(
+            "say what to change: --concurrency N, --unlimited, --pause or --resume"
+        )
+    stats = run_call(args, call)
+    if not stats:
+        raise TaskqError(f"queue {args.queue!r} does not exist")
+    emit(args, stats[0], table(stats, QUEUE_COLUMNS))
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Add the admin subcommands to the ``taskq`` parser's subparsers."""
+    p = commands.add_parser("enqueue", help="add a task", description="Add a task (taskq.enqueue).")
+    p.add_argument("name", help="the task's name, which picks its handler")
+    p.add_argument("--payload", help="a JSON object for the handler (default {})")
+    p.add_argument("--priority", choices=["LOW", "MEDIUM", "HIGH"], help="default MEDIUM")
+    p.add_argument("--at", help="when it is due: ISO 8601 (no offset = UTC) or +30s, +5m, +2h, +1d")
+    p.add_argument("--queue", help="default: default")
+    p.add_argument("--max-attempts", type=int, help="default 3")
+    p.set_defaults(handler=cmd_enqueue)
+
+    p = commands.add_parser(
+        "status", help="show one task", description="Show one task (taskq.get_task)."
+    )
+    p.add_argument("task_id", help="the task's id")
+    p.set_defaults(handler=cmd_status)
+
+    p = commands.add_parser(
+        "ls", help="list tasks, newest first", description="List tasks, newest first."
+    )
+    p.add_argument(
+        "--status", choices=["QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
+    )
+    p.add_argument("--queue")
+    p.add_argument("--name")
+    p.add_argument("--limit", type=int, default=20, help="tasks per page (default 20)")
+    p.add_argument("--after", help="the id printed after the previous page")
+    p.set_defaults(handler=cmd_ls)
+
+    for name, action, text in (
+        ("pause", client.pause, "QUEUED -> PAUSED"),
+        ("resume", client.resume, "PAUSED -> QUEUED, keeping its place"),
+        ("cancel", client.cancel, "QUEUED/PAUSED -> CANCELLED; asks a RUNNING task to stop"),
+        ("retry", client.retry, "FAILED/CANCELLED -> QUEUED, due now"),
+    ):
+        p = commands.add_parser(
+            name, help=f"{name} a task ({text})", description=f"{text} (taskq.{name})."
+        )
+        p.add_argument("task_id", help="the task's id")
+        p.set_defaults(handler=_transition(action))
+
+    p = commands.add_parser(
+        "queues", help="list queues with their counts", description="taskq.queue_stats"
+    )
+    p.set_defaults(handler=cmd_queues)
+
+    p = commands.add_parser(
+        "queue",
+        help="change a queue",
+        description="Change a queue's concurrency, or pause/resume it.",
+    )
+    p.add_argument("queue", help="the queue's name (created if new)")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument("--concurrency", type=int, help="slots: tasks of this queue running at once")
+    limit.add_argument("--unlimited", action="store_true", help="no limit on running tasks")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--pause", action="store_true", help="stop claims from the queue")
+    state.add_argument("--resume", action="store_true", help="let claims take from the queue again")
+    p.set_defaults(handler=cmd_queue)
+
+    for sub in ("enqueue", "status", "ls", "pause", "resume", "cancel", "retry", "queues", "queue"):
+        parser = commands.choices[sub]
+        add_database_option(parser)
+        add_json_option(parser)
+
+
+__all__ = ["add_commands", "add_database_option", "translate"]
