@@ -1,16 +1,46 @@
-"""``taskq api``: serve the REST API."""
+"""``taskq api``: serve the REST API with uvicorn."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-DESCRIPTION = "Serve the taskq REST API (docs at /docs)."
+DESCRIPTION = (
+    "Serve the taskq REST API (docs at /docs). The database is --database-url, else "
+    "TASKQ_DATABASE_URL / DATABASE_URL, else config.yaml, else the embedded server. "
+    "When TASKQ_API_TOKEN is set, every route but /health wants 'Authorization: Bearer <token>'."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="libpq URL or DSN of the database (default: the configured one)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("taskq api is not available yet")
+    import uvicorn
+
+    from api.app import create_app, token_from_env
+    from taskq.settings import ConfigError, resolve_database
+
+    url: str | None = args.database_url
+    if url is None:
+        try:
+            url = resolve_database().url
+        except ConfigError as error:
+            print(f"taskq api: {error}", file=sys.stderr)
+            return 2
+    app = create_app(url, api_token=token_from_env())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,161 @@
+"""The Litestar app: routes, the pool's lifespan, bearer auth, problem details, offline docs.
+
+``create_app(database_url, api_token=...)`` builds it; tests build it in-process, ``taskq api``
+serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
+from litestar.static_files import create_static_files_router
+from litestar.types import Guard
+
+import taskq
+from api.controllers import HealthController, LegacyTaskController, QueueController, TaskController
+from api.deps import Database, provide_connection, provide_database
+from api.errors import EXCEPTION_HANDLERS
+from taskq.pool import make_pool
+
+MAX_BODY_SIZE: Final = 1024 * 1024
+POOL_TIMEOUT: Final = 3.0
+DOCS_PATH: Final = "/docs"
+ASSETS_PATH: Final = "/docs/assets"
+TOKEN_ENV: Final = "TASKQ_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+DESCRIPTION = """\
+taskq is a task queue that lives in PostgreSQL. Every route is one call of a `taskq.*` SQL
+function; the same operations are a `SELECT` away from psql or any language.
+
+Errors are `application/problem+json` (RFC 9457): 400 names the bad field in
+`invalid_params`, 404 and 409 name the task (and its status), 503 means the database cannot
+be reached. Times are ISO 8601 with an offset; a `scheduled_at` without one is UTC.
+"""
+
+
+def swagger_ui_dir() -> Path:
+    """Where the ``swagger-ui-bundle-v2`` package keeps Swagger UI's built files."""
+    bundle = importlib.import_module("swagger_ui_bundle")
+    return Path(str(bundle.swagger_ui_path))
+
+
+def _bearer_guard(token: str) -> Guard:
+    expected = token.encode()
+
+    def require_token(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        if handler.opt.get("public"):
+            return
+        scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), expected
+        ):
+            return
+        raise NotAuthorizedException(
+            f"this API wants an Authorization: Bearer <token> header with the token of {TOKEN_ENV}",
+            headers={"WWW-Authenticate": 'Bearer realm="taskq"'},
+        )
+
+    return require_token
+
+
+def _openapi_config(secured: bool) -> OpenAPIConfig:
+    swagger = SwaggerRenderPlugin(
+        path="/",
+        js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+        css_url=f"{ASSETS_PATH}/swagger-ui.css",
+        standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
+    )
+    components = Components(
+        security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+        if secured
+        else None
+    )
+    return OpenAPIConfig(
+        title="taskq",
+        version=taskq.__version__,
+        description=DESCRIPTION,
+        path=DOCS_PATH,
+        render_plugins=[swagger],
+        servers=[Server(url="/")],
+        components=components,
+        security=[{"bearer": []}] if secured else None,
+        tags=[
+            Tag(name="tasks", description="Enqueue and manage tasks"),
+            Tag(name="queues", description="Queue settings and counts"),
+            Tag(name="older API", description="The routes of the older API, kept as they were"),
+            Tag(name="health", description="Liveness of the API and its database"),
+        ],
+    )
+
+
+def create_app(
+    database_url: str,
+    *,
+    api_token: str | None = None,
+    pool_timeout: float = POOL_TIMEOUT,
+    pool_min_size: int = 1,
+    pool_max_size: int = 10,
+    max_body_size: int = MAX_BODY_SIZE,
+    debug: bool = False,
+) -> Litestar:
+    """The API on ``database_url``. With ``api_token``, every route but /health wants it."""
+
+    @asynccontextmanager
+    async def open_pool(app: Litestar) -> AsyncIterator[None]:
+        pool = make_pool(
+            database_url, min_size=pool_min_size, max_size=pool_max_size, name="taskq-api"
+        )
+        # wait=False: the API starts (and /health answers 503) while the database is down.
+        await pool.open(wait=False)
+        app.state.database = Database(pool=pool, timeout=pool_timeout)
+        try:
+            yield
+        finally:
+            await pool.close(timeout=5)
+
+    assets = create_static_files_router(
+        path=ASSETS_PATH,
+        directories=[swagger_ui_dir()],
+        include_in_schema=False,
+        name="swagger-ui-assets",
+    )
+    return Litestar(
+        route_handlers=[
+            TaskController,
+            QueueController,
+            LegacyTaskController,
+            HealthController,
+            assets,
+        ],
+        lifespan=[open_pool],
+        dependencies={
+            "conn": Provide(provide_connection),
+            "database": Provide(provide_database, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        guards=[_bearer_guard(api_token)] if api_token else [],
+        openapi_config=_openapi_config(secured=bool(api_token)),
+        request_max_body_size=max_body_size,
+        debug=debug,
+    )
+
+
+def token_from_env() -> str | None:
+    return os.environ.get(TOKEN_ENV) or None

@@ -1,0 +1,86 @@
+"""``/api/queues``: each queue's settings and counts; change its concurrency, pause it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, patch
+from litestar.exceptions import NotFoundException
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+from msgspec import UNSET
+
+from api.deps import ConnectionDep
+from api.errors import problem_responses
+from api.schemas import QueueOut, QueuePatch
+from taskq import client
+
+QueuePath = Annotated[
+    str,
+    Parameter(
+        min_length=1,
+        max_length=128,
+        description="the queue's name; a queue that does not exist yet is created by a change",
+        examples=[Example(value="default")],
+    ),
+]
+
+PATCH_EXAMPLES = [
+    Example(summary="Run at most 5 tasks of this queue at once", value={"concurrency": 5}),
+    Example(summary="No limit on running tasks", value={"concurrency": None}),
+    Example(summary="Stop claims from the queue (running tasks finish)", value={"paused": True}),
+    Example(summary="Both at once", value={"concurrency": 1, "paused": False}),
+]
+
+
+class QueueController(Controller):
+    """Queues: read through the `taskq.queue_stats` view, changed by the queue functions."""
+
+    path = "/api/queues"
+    tags = ["queues"]
+
+    @get(
+        "/",
+        operation_id="listQueues",
+        summary="Every queue with its settings and task counts",
+        description="Reads `taskq.queue_stats`: one row per queue; `oldest_wait` in seconds.",
+        responses=problem_responses(401, 503),
+    )
+    async def list_queues(self, conn: ConnectionDep) -> list[QueueOut]:
+        return [QueueOut.of(stats) for stats in await client.queue_stats(conn)]
+
+    @patch(
+        "/{name:str}",
+        operation_id="updateQueue",
+        summary="Change a queue's concurrency or pause it",
+        description="Calls `taskq.set_concurrency` when `concurrency` is given (null = "
+        "unlimited), `taskq.pause_queue` / `taskq.resume_queue` when `paused` is given, in one "
+        "transaction, and answers the queue's row of `taskq.queue_stats`. A change creates a "
+        "queue that does not exist; an empty body only reads it (404 when there is none).",
+        responses=problem_responses(400, 401, 404, 413, 503),
+    )
+    async def update_queue(
+        self,
+        conn: ConnectionDep,
+        name: QueuePath,
+        data: Annotated[
+            QueuePatch,
+            Body(
+                title="What to change",
+                description="Absent fields are left as they are.",
+                examples=PATCH_EXAMPLES,
+            ),
+        ],
+    ) -> QueueOut:
+        async with conn.transaction():
+            if data.concurrency is not UNSET:
+                await client.set_concurrency(conn, name, data.concurrency)
+            if data.paused is True:
+                await client.pause_queue(conn, name)
+            elif data.paused is False:
+                await client.resume_queue(conn, name)
+            stats = await client.queue_stats(conn)
+        for row in stats:
+            if row.queue == name:
+                return QueueOut.of(row)
+        raise NotFoundException(f"queue {name!r} does not exist")

@@ -1,0 +1,179 @@
+"""``/api/tasks``: enqueue, look at, pause, resume, cancel, retry and list tasks."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, patch, post
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api.deps import ConnectionDep
+from api.errors import invalid, problem_responses
+from api.schemas import TaskCreate, TaskOut, TaskPageOut, as_utc
+from taskq import client
+from taskq.client import Status
+
+TaskId = Annotated[
+    UUID,
+    Parameter(
+        description="the task's id (a UUID)",
+        examples=[Example(value="01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11")],
+    ),
+]
+
+CREATE_EXAMPLES = [
+    Example(
+        summary="The older API's example: a HIGH task scheduled without an offset (UTC)",
+        value={
+            "name": "send_email",
+            "payload": {"to": "a@example.com"},
+            "priority": "HIGH",
+            "scheduled_at": "2030-01-01T10:00:00",
+        },
+    ),
+    Example(summary="Only a name: everything else takes its default", value={"name": "echo"}),
+    Example(
+        summary="Every field",
+        value={
+            "name": "resize_image",
+            "payload": {"image": "cat.png", "width": 320},
+            "priority": "LOW",
+            "scheduled_at": "2030-01-01T10:00:00+02:00",
+            "queue": "images",
+            "max_attempts": 5,
+        },
+    ),
+]
+
+
+class TaskController(Controller):
+    """Tasks of the new API. Each route is one call of a ``taskq.*`` SQL function."""
+
+    path = "/api/tasks"
+    tags = ["tasks"]
+
+    @post(
+        "/",
+        operation_id="createTask",
+        summary="Enqueue a task",
+        description="Calls `taskq.enqueue`. Answers 201 with the new task. A `scheduled_at` "
+        "without an offset is read as UTC. Works with and without the trailing slash.",
+        status_code=HTTP_201_CREATED,
+        responses=problem_responses(400, 401, 413, 503),
+    )
+    async def create_task(
+        self,
+        conn: ConnectionDep,
+        data: Annotated[
+            TaskCreate,
+            Body(
+                title="A task to enqueue",
+                description="Only `name` is required.",
+                examples=CREATE_EXAMPLES,
+            ),
+        ],
+    ) -> TaskOut:
+        scheduled_at = None
+        if data.scheduled_at is not None:
+            try:
+                scheduled_at = as_utc(data.scheduled_at).astimezone(UTC)
+            except OverflowError:
+                raise invalid(
+                    "scheduled_at", "is out of the range of representable times"
+                ) from None
+        task_id = await client.enqueue(
+            conn,
+            data.name,
+            data.payload,
+            priority=data.priority,
+            scheduled_at=scheduled_at,
+            queue=data.queue,
+            max_attempts=data.max_attempts,
+        )
+        return TaskOut.of(await client.get_task(conn, task_id))
+
+    @get(
+        "/{task_uuid:str}",
+        operation_id="getTask",
+        summary="One task",
+        description="Calls `taskq.get_task`.",
+        responses=problem_responses(400, 401, 404, 503),
+    )
+    async def get_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
+        return TaskOut.of(await client.get_task(conn, task_uuid))
+
+    @patch(
+        "/{task_uuid:str}/pause",
+        operation_id="pauseTask",
+        summary="Pause a queued task",
+        description="Calls `taskq.pause`: QUEUED -> PAUSED (PAUSED stays PAUSED); "
+        "409 from any other status.",
+        responses=problem_responses(400, 401, 404, 409, 503),
+    )
+    async def pause_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
+        return TaskOut.of(await client.pause(conn, task_uuid))
+
+    @patch(
+        "/{task_uuid:str}/resume",
+        operation_id="resumeTask",
+        summary="Resume a paused task",
+        description="Calls `taskq.resume`: PAUSED -> QUEUED keeping its place "
+        "(QUEUED stays QUEUED); 409 from any other status.",
+        responses=problem_responses(400, 401, 404, 409, 503),
+    )
+    async def resume_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
+        return TaskOut.of(await client.resume(conn, task_uuid))
+
+    @post(
+        "/{task_uuid:str}/cancel",
+        operation_id="cancelTask",
+        summary="Cancel a task",
+        description="Calls `taskq.cancel`: QUEUED/PAUSED -> CANCELLED. A RUNNING task stays "
+        "RUNNING with its cancellation asked; its worker stops it. 409 for COMPLETED or FAILED.",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 404, 409, 503),
+    )
+    async def cancel_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
+        return TaskOut.of(await client.cancel(conn, task_uuid))
+
+    @post(
+        "/{task_uuid:str}/retry",
+        operation_id="retryTask",
+        summary="Retry a failed or cancelled task",
+        description="Calls `taskq.retry`: FAILED/CANCELLED -> QUEUED, due now, attempts from "
+        "zero; 409 from any other status.",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 404, 409, 503),
+    )
+    async def retry_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
+        return TaskOut.of(await client.retry(conn, task_uuid))
+
+    @get(
+        "/",
+        operation_id="listTasks",
+        summary="List tasks, newest first, a keyset page at a time",
+        description="Calls `taskq.list_tasks`. Filters combine; pass a page's `next_cursor` "
+        "as `cursor` to get the next page (null on the last page).",
+        responses=problem_responses(400, 401, 503),
+    )
+    async def list_tasks(
+        self,
+        conn: ConnectionDep,
+        status: Annotated[Status | None, Parameter(description="only tasks in this status")] = None,
+        queue: Annotated[str | None, Parameter(description="only tasks of this queue")] = None,
+        name: Annotated[str | None, Parameter(description="only tasks of this name")] = None,
+        limit: Annotated[
+            int, Parameter(ge=1, le=500, description="tasks per page (at most 500)")
+        ] = 50,
+        cursor: Annotated[
+            UUID | None, Parameter(description="the previous page's next_cursor")
+        ] = None,
+    ) -> TaskPageOut:
+        page = await client.list_tasks(
+            conn, status=status, queue=queue, name=name, after=cursor, page_size=limit
+        )
+        return TaskPageOut.of(page)

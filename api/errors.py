@@ -1,0 +1,329 @@
+"""The one seam from errors to HTTP: every failure leaves as ``application/problem+json``.
+
+The SQL functions raise standard SQLSTATEs, which :mod:`taskq.errors` turns into NotFound (P0002
+-> 404), Conflict (55000 -> 409) and InvalidArgument (22xxx -> 400); a database that cannot be
+reached (a pool timeout, a broken connection) is 503. Litestar's own client errors (validation,
+a body that is not JSON or too large, an unknown route, a missing token) keep their status and
+get the same body. Nothing a client sends turns into a 500: a 500 here is a bug in taskq.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any, Final
+from uuid import UUID
+
+import psycopg
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from api.schemas import InvalidParam, ParamSource, Problem
+from taskq.client import Status
+from taskq.errors import Conflict, InvalidArgument, NotFound, TaskqError, Unavailable
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+_TYPE_BASE: Final = "urn:taskq:problem:"
+
+log = logging.getLogger("taskq.api")
+
+# The SQL messages name what is wrong first ("max_attempts must be at least 1, not 0",
+# "queue name must be ..."), so the field is the message's first word when it is one of these.
+KNOWN_FIELDS: Final = (
+    "name",
+    "payload",
+    "priority",
+    "scheduled_at",
+    "queue",
+    "max_attempts",
+    "concurrency",
+    "paused",
+    "status",
+    "cursor",
+    "limit",
+)
+_TASK_STATE = re.compile(
+    r"^task (?P<id>[0-9a-fA-F-]{36}) (?:is (?P<status>[A-Z]+)\b|does not exist)"
+)
+_NAMED_FIELD = re.compile(r"field `([^`]+)`")
+_SOURCES: Final[dict[str, ParamSource]] = {
+    "body": "body",
+    "query": "query",
+    "path": "path",
+    "header": "header",
+    "cookie": "cookie",
+}
+_CHOICES: Final = {
+    "priority": "LOW, MEDIUM, HIGH",
+    "status": "QUEUED, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED",
+}
+_STATUSES: Final = frozenset({"QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"})
+# SQLSTATE classes that mean the database is there but the taskq schema is not (yet) deployed.
+_SCHEMA_MISSING: Final = ("3F000", "42P01", "42883", "42704")
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    title: str | None = None,
+    invalid_params: list[InvalidParam] | None = None,
+    task_id: UUID | None = None,
+    task_status: Status | None = None,
+    hint: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    problem = Problem(
+        type=_TYPE_BASE + (kind or phrase.lower().replace(" ", "-")),
+        title=title or phrase,
+        status=status,
+        detail=detail,
+        invalid_params=invalid_params,
+        task_id=task_id,
+        task_status=task_status,
+        hint=hint,
+    )
+    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _task_facts(message: str) -> tuple[UUID | None, Status | None]:
+    match = _TASK_STATE.match(message)
+    if match is None:
+        return None, None
+    status = match.group("status")
+    known: Status | None = status if status in _STATUSES else None  # type: ignore[assignment]
+    return UUID(match.group("id")), known
+
+
+def _field_of(message: str) -> str | None:
+    return next((f for f in KNOWN_FIELDS if re.match(rf"{f}\b", message)), None)
+
+
+def _source_of(request: Request[Any, Any, Any], name: str) -> ParamSource:
+    if name in request.path_params:
+        return "path"
+    if name in request.query_params:
+        return "query"
+    return "body"
+
+
+def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> Response[Problem]:
+    """NotFound 404, Conflict 409, InvalidArgument 400, Unavailable 503, by SQLSTATE."""
+    message = error.message
+    task_id, task_status = _task_facts(message)
+    if isinstance(error, NotFound):
+        return problem_response(404, message, kind="not-found", task_id=task_id, hint=error.hint)
+    if isinstance(error, Conflict):
+        return problem_response(
+            409,
+            message,
+            kind="conflict",
+            title="Not allowed in the task's status",
+            task_id=task_id,
+            task_status=task_status,
+            hint=error.hint,
+        )
+    cause = error.__cause__
+    if isinstance(error, InvalidArgument) or (
+        # Refused by psycopg before it reached the server, e.g. a NUL character in a text.
+        isinstance(cause, psycopg.DataError) and error.sqlstate is None
+    ):
+        field = _field_of(message)
+        params = None
+        if field is not None:
+            params = [InvalidParam(name=field, reason=message, source=_source_of(request, field))]
+        return problem_response(
+            400,
+            message,
+            kind="invalid-argument",
+            title="Invalid argument",
+            invalid_params=params,
+            hint=error.hint,
+        )
+    if isinstance(error, Unavailable) or isinstance(cause, psycopg.InterfaceError):
+        return unavailable(f"the database cannot be reached: {message}")
+    if error.sqlstate in _SCHEMA_MISSING:
+        return unavailable(f"the taskq schema is not deployed in this database: {message}")
+    log.error("unexpected database error %s: %s", error.sqlstate, message, exc_info=error)
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "the database refused the request unexpectedly"
+    )
+
+
+def unavailable(detail: str) -> Response[Problem]:
+    return problem_response(
+        503,
+        detail,
+        kind="database-unavailable",
+        title="Database unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def database_error_handler(
+    request: Request[Any, Any, Any], error: psycopg.Error
+) -> Response[Problem]:
+    """Errors that left psycopg outside the client: the pool could not give a connection."""
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return unavailable(f"the database cannot be reached: {error}")
+    return taskq_error_handler(request, TaskqError(str(error), error.sqlstate))
+
+
+def invalid(name: str, reason: str, source: ParamSource = "body") -> ValidationException:
+    """A 400 for one bad field, raised by a route, shaped like Litestar's own validation errors."""
+    return ValidationException(
+        detail=f"{name} {reason}", extra=[{"key": name, "message": reason, "source": source}]
+    )
+
+
+def _invalid_param(request: Request[Any, Any, Any], item: dict[str, Any]) -> InvalidParam:
+    reason = str(item.get("message", "invalid value"))
+    name = str(item.get("key") or "data")
+    if name == "data":
+        if reason == "'data'":
+            # Litestar found no body at all for a route that wants one.
+            return InvalidParam(name="body", reason="a JSON body is required", source="body")
+        # msgspec names a missing or unknown field in the message, at the body's root.
+        field = _NAMED_FIELD.search(reason)
+        return InvalidParam(name=field.group(1) if field else "body", reason=reason, source="body")
+    name = name.removeprefix("data.")
+    if reason.startswith("Invalid enum value") and name in _CHOICES:
+        reason = f"{reason}; expected one of {_CHOICES[name]}"
+    raw = item.get("source")
+    source = _SOURCES.get(str(getattr(raw, "value", raw))) or _source_of(request, name)
+    return InvalidParam(name=name, reason=reason, source=source)
+
+
+def validation_handler(
+    request: Request[Any, Any, Any], error: ValidationException
+) -> Response[Problem]:
+    """Litestar's validation errors, with each bad field named in ``invalid_params``."""
+    extra = error.extra if isinstance(error.extra, list) else []
+    params = [_invalid_param(request, item) for item in extra if isinstance(item, dict)]
+    detail = "; ".join(f"{p.name}: {p.reason}" for p in params) or error.detail
+    return problem_response(
+        400, detail, kind="invalid-request", title="Invalid request", invalid_params=params or None
+    )
+
+
+def http_error_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    """Every other HTTP error Litestar raises (401, 404, 405, 413, ...) as problem details."""
+    status = error.status_code
+    detail = error.detail or HTTPStatus(status).phrase
+    if status == 400 and detail.startswith("JSON is malformed"):
+        return problem_response(
+            400,
+            f"the body is not valid JSON: {detail}",
+            kind="invalid-json",
+            title="Invalid JSON",
+            invalid_params=[InvalidParam(name="body", reason=detail, source="body")],
+        )
+    if status == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}"
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    elif status == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
+        detail = f"the request body is larger than {limit} bytes"
+    if status >= 500:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem_response(status, detail, headers=error.headers)
+
+
+def unexpected_error_handler(
+    request: Request[Any, Any, Any], error: Exception
+) -> Response[Problem]:
+    """The last resort: a bug in taskq. Logged with its traceback; the body says nothing inside."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem_response(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    TaskqError: taskq_error_handler,
+    psycopg.Error: database_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}
+
+
+# -- the OpenAPI side: the problems each route documents -----------------------------------------
+
+_EXAMPLES: Final[dict[int, Problem]] = {
+    400: Problem(
+        type=_TYPE_BASE + "invalid-request",
+        title="Invalid request",
+        status=400,
+        detail="priority: Invalid enum value 'URGENT'; expected one of LOW, MEDIUM, HIGH",
+        invalid_params=[
+            InvalidParam(
+                name="priority",
+                reason="Invalid enum value 'URGENT'; expected one of LOW, MEDIUM, HIGH",
+                source="body",
+            )
+        ],
+    ),
+    401: Problem(
+        type=_TYPE_BASE + "unauthorized",
+        title="Unauthorized",
+        status=401,
+        detail="this API wants an Authorization: Bearer <token> header",
+    ),
+    404: Problem(
+        type=_TYPE_BASE + "not-found",
+        title="Not Found",
+        status=404,
+        detail="task 01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11 does not exist",
+        task_id=UUID("01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11"),
+    ),
+    409: Problem(
+        type=_TYPE_BASE + "conflict",
+        title="Not allowed in the task's status",
+        status=409,
+        detail="task 01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11 is RUNNING; "
+        "only QUEUED or PAUSED tasks can be paused",
+        task_id=UUID("01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11"),
+        task_status="RUNNING",
+    ),
+    413: Problem(
+        type=_TYPE_BASE + "request-entity-too-large",
+        title="Request Entity Too Large",
+        status=413,
+        detail="the request body is larger than 1048576 bytes",
+    ),
+    503: Problem(
+        type=_TYPE_BASE + "database-unavailable",
+        title="Database unavailable",
+        status=503,
+        detail="the database cannot be reached: couldn't get a connection after 3.00 sec",
+    ),
+}
+_DESCRIPTIONS: Final = {
+    400: "Bad input: the body names the field and the problem",
+    401: "Missing or wrong bearer token (only when TASKQ_API_TOKEN is set)",
+    404: "No such task (or queue)",
+    409: "The task's status does not allow this; the body names the task and its status",
+    413: "The request body is too large",
+    503: "The database cannot be reached",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for the given error statuses, each a Problem with an example."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=_DESCRIPTIONS[status],
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+            examples=[Example(summary=_DESCRIPTIONS[status], value=_EXAMPLES[status])],
+        )
+        for status in statuses
+    }

@@ -1,0 +1,290 @@
+"""The shapes the REST API reads and writes: msgspec Structs, mapped from the client's rows.
+
+Times go out as ISO 8601 strings with an explicit ``+00:00`` offset (UTC); times coming in may
+carry any offset, and one without an offset is read as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from taskq import client
+from taskq.client import Priority, Status
+
+INT4_MAX = 2_147_483_647
+
+Timestamp = Annotated[
+    str,
+    Meta(
+        description="ISO 8601 date and time with its UTC offset",
+        examples=["2030-01-01T10:00:00+00:00"],
+        extra_json_schema={"extra": {"format": "date-time"}},
+    ),
+]
+QueueName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=128,
+        description="the queue's name (created on first use)",
+        examples=["default"],
+    ),
+]
+
+
+def utc_iso(moment: datetime) -> str:
+    """``2030-01-01T10:00:00+00:00``: ISO 8601 in UTC with an explicit offset."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware datetime: a naive one is read as UTC (the REST API's rule)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+# -- tasks ---------------------------------------------------------------------------------------
+
+
+class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A task to enqueue. Absent (or null) fields take the SQL function's defaults."""
+
+    name: Annotated[
+        str,
+        Meta(min_length=1, description="the handler that runs the task", examples=["send_email"]),
+    ]
+    payload: (
+        Annotated[
+            dict[str, Any],
+            Meta(description="a JSON object handed to the handler; default {}"),
+        ]
+        | None
+    ) = None
+    priority: (
+        Annotated[Priority, Meta(description="LOW, MEDIUM or HIGH; default MEDIUM")] | None
+    ) = None
+    scheduled_at: (
+        Annotated[
+            datetime,
+            Meta(
+                description="when the task falls due, ISO 8601; without an offset it is UTC; "
+                "default now",
+                examples=["2030-01-01T10:00:00"],
+            ),
+        ]
+        | None
+    ) = None
+    queue: QueueName | None = None
+    max_attempts: (
+        Annotated[
+            int,
+            Meta(ge=1, le=INT4_MAX, description="attempts before the task FAILED; default 3"),
+        ]
+        | None
+    ) = None
+
+
+class TaskOut(msgspec.Struct, kw_only=True):
+    """A task as the API shows it (the lease and worker bookkeeping stay inside)."""
+
+    id: UUID
+    name: str
+    queue: str
+    payload: dict[str, Any]
+    priority: Priority
+    status: Status
+    scheduled_at: Timestamp
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    result: Any
+    time_to_execute: Annotated[
+        float | None,
+        Meta(description="seconds: finished - started, or elapsed while RUNNING, else null"),
+    ]
+
+    @classmethod
+    def of(cls, task: client.Task) -> TaskOut:
+        return cls(
+            id=task.id,
+            name=task.name,
+            queue=task.queue,
+            payload=task.payload,
+            priority=task.priority,
+            status=task.status,
+            scheduled_at=utc_iso(task.scheduled_at),
+            created_at=utc_iso(task.created_at),
+            started_at=None if task.started_at is None else utc_iso(task.started_at),
+            finished_at=None if task.finished_at is None else utc_iso(task.finished_at),
+            attempts=task.attempts,
+            max_attempts=task.max_attempts,
+            last_error=task.last_error,
+            result=task.result,
+            time_to_execute=task.time_to_execute(datetime.now(UTC)),
+        )
+
+
+class TaskPageOut(msgspec.Struct, kw_only=True):
+    """A keyset page of tasks, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[TaskOut]
+    next_cursor: Annotated[
+        UUID | None, Meta(description="the cursor of the next page; null on the last page")
+    ]
+
+    @classmethod
+    def of(cls, page: client.TaskPage) -> TaskPageOut:
+        return cls(items=[TaskOut.of(task) for task in page.items], next_cursor=page.next_cursor)
+
+
+# -- queues --------------------------------------------------------------------------------------
+
+
+class QueueOut(msgspec.Struct, kw_only=True):
+    """A queue's settings and how many of its tasks are in each state."""
+
+    queue: str
+    concurrency: Annotated[int | None, Meta(description="slots; null means unlimited")]
+    paused: bool
+    queued: Annotated[int, Meta(description="QUEUED tasks that are due")]
+    scheduled: Annotated[int, Meta(description="QUEUED tasks due later")]
+    running: int
+    paused_tasks: int
+    completed: int
+    failed: int
+    cancelled: int
+    oldest_wait: Annotated[
+        float | None,
+        Meta(description="seconds the longest-due QUEUED task has waited; null when none"),
+    ]
+
+    @classmethod
+    def of(cls, stats: client.QueueStats) -> QueueOut:
+        wait = stats.oldest_wait
+        return cls(
+            queue=stats.queue,
+            concurrency=stats.concurrency,
+            paused=stats.paused,
+            queued=stats.queued,
+            scheduled=stats.scheduled,
+            running=stats.running,
+            paused_tasks=stats.paused_tasks,
+            completed=stats.completed,
+            failed=stats.failed,
+            cancelled=stats.cancelled,
+            oldest_wait=None if wait is None else wait.total_seconds(),
+        )
+
+
+class QueuePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What to change on a queue; an absent field is left as it is."""
+
+    concurrency: (
+        Annotated[
+            int,
+            Meta(ge=1, le=INT4_MAX, description="slots (at least 1); null means unlimited"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    paused: (
+        Annotated[bool, Meta(description="true stops claims; false lets them go on")] | UnsetType
+    ) = UNSET
+
+
+# -- the older API -------------------------------------------------------------------------------
+
+LegacyStatus = Literal["In Queue", "Run", "Completed", "Paused", "Failed", "Cancelled"]
+
+LEGACY_STATUS: dict[Status, LegacyStatus] = {
+    "QUEUED": "In Queue",
+    "RUNNING": "Run",
+    "COMPLETED": "Completed",
+    "PAUSED": "Paused",
+    "FAILED": "Failed",
+    "CANCELLED": "Cancelled",
+}
+
+LegacyTime = Annotated[
+    str,
+    Meta(
+        pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+        description="YYYY-MM-DD HH:MM:SS in UTC",
+        examples=["2026-11-23 18:00:00"],
+    ),
+]
+
+
+def legacy_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class LegacyCreated(msgspec.Struct, kw_only=True):
+    """The id of the task ``GET /task/create`` enqueued."""
+
+    task_id: UUID
+
+
+class LegacyTaskStatus(msgspec.Struct, kw_only=True):
+    """A task in the older API's shape."""
+
+    status: LegacyStatus
+    create_time: LegacyTime
+    start_time: LegacyTime | None
+    time_to_execute: Annotated[
+        int | None,
+        Meta(description="whole seconds: finished - started, or elapsed while running"),
+    ]
+
+    @classmethod
+    def of(cls, task: client.Task) -> LegacyTaskStatus:
+        seconds = task.time_to_execute(datetime.now(UTC))
+        return cls(
+            status=LEGACY_STATUS[task.status],
+            create_time=legacy_time(task.created_at),
+            start_time=None if task.started_at is None else legacy_time(task.started_at),
+            time_to_execute=None if seconds is None else round(seconds),
+        )
+
+
+# -- health and problems -------------------------------------------------------------------------
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """Whether the API can reach its database."""
+
+    status: Literal["ok", "unavailable"]
+    database: Literal["up", "down"]
+    detail: str | None = None
+
+
+ParamSource = Literal["body", "query", "path", "header", "cookie"]
+
+
+class InvalidParam(msgspec.Struct, kw_only=True):
+    """One bad input: which field (or parameter) and what is wrong with it."""
+
+    name: str
+    reason: str
+    source: ParamSource | None = None
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem details body (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    invalid_params: list[InvalidParam] | None = None
+    task_id: UUID | None = None
+    task_status: Status | None = None
+    hint: str | None = None
