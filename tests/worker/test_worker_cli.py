@@ -1,0 +1,154 @@
+"""``taskq worker`` as a real process: --help, --import, --only-registered, logs, signals."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.worker.helpers import (
+    REPO,
+    SyncConnection,
+    WorkerProcess,
+    enqueue,
+    status_of,
+    task_row,
+    wait_until,
+)
+from worker import cli
+
+
+def finished(conn: SyncConnection, task_id: object, within: float = 15) -> dict[str, object]:
+    def probe() -> dict[str, object] | None:
+        row = task_row(conn, task_id)  # type: ignore[arg-type]
+        return row if row["status"] in ("COMPLETED", "FAILED", "CANCELLED") else None
+
+    return wait_until(probe, within, f"task {task_id} finished")
+
+
+def test_help_documents_every_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "taskq.cli", "worker", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    flags = [
+        action
+        for action in parser._actions
+        if action.option_strings and not isinstance(action, argparse._HelpAction)
+    ]
+    assert len(flags) >= 10
+    for action in flags:
+        assert action.help, f"{action.option_strings} has no help text"
+        for option in action.option_strings:
+            assert re.search(rf"(^|[\s,]){re.escape(option)}\b", result.stdout), option
+    for needed in ("--queue", "--concurrency", "--import", "--only-registered", "--grace"):
+        assert needed in result.stdout
+    assert "sleep" in result.stdout
+    assert "SIGTERM" in result.stdout
+
+
+def test_bad_flags_and_imports_exit_2(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "taskq.cli", "worker", "--concurrency", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "must be at least 1" in bad.stderr
+    with WorkerProcess(
+        "postgresql://127.0.0.1:1/none", tmp_path / "w.log", "--import", "no_such_module_here"
+    ) as process:
+        assert process.wait(30) == 2
+        assert "cannot import handlers" in process.log()
+        assert "no_such_module_here" in process.log()
+
+
+def test_imported_handlers_run_and_every_task_is_logged(
+    database_url: str, conn: SyncConnection, tmp_path: Path
+) -> None:
+    with WorkerProcess(
+        database_url, tmp_path / "w.log", "--import", "tests.worker.handlers", "--concurrency", "2"
+    ) as process:
+        process.wait_ready(conn)
+        added = enqueue(conn, "tests.add", {"a": 20, "b": 22})
+        threaded = enqueue(conn, "tests.thread")
+        boom = enqueue(conn, "tests.boom", max_attempts=1)
+        assert finished(conn, added)["result"] == {"sum": 42, "attempt": 1}
+        row = finished(conn, threaded)
+        assert row["status"] == "COMPLETED"
+        assert isinstance(row["result"], dict)
+        assert row["result"]["task_id"] == str(threaded)
+        assert row["result"]["thread"] != "MainThread"
+        failed = finished(conn, boom)
+        assert failed["status"] == "FAILED"
+        assert str(failed["last_error"]).startswith("ValueError: boom on attempt 1")
+        process.signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        log = process.log()
+    # one line per start and per end, with id, name, attempt and duration
+    for task_id, name in ((added, "tests.add"), (threaded, "tests.thread")):
+        assert re.search(rf"task {task_id} '{name}' attempt 1/3 started", log), log
+        assert re.search(rf"task {task_id} '{name}' attempt 1/3 completed in \d+\.\d+s", log), log
+    assert re.search(
+        rf"task {boom} 'tests.boom' attempt 1/1 failed in \d+\.\d+s: ValueError: boom on attempt 1;"
+        " now FAILED",
+        log,
+    ), log
+    assert "SIGINT received" in log
+    assert "unregistered worker" in log
+
+
+def test_only_registered_leaves_other_names_to_other_workers(
+    database_url: str, conn: SyncConnection, tmp_path: Path
+) -> None:
+    unknown = enqueue(conn, "tests.nobody_handles_this", max_attempts=1)
+    known = enqueue(conn, "echo", {"n": 1})
+    with WorkerProcess(database_url, tmp_path / "picky.log", "--only-registered") as picky:
+        picky.wait_ready(conn)
+        assert finished(conn, known)["status"] == "COMPLETED"
+        # the picky worker has claimed and re-claimed since (a NOTIFY, then an idle loop)
+        enqueue(conn, "echo")
+        wait_until(
+            lambda: conn.execute(
+                "SELECT count(*) = 2 FROM taskq.tasks WHERE status = 'COMPLETED'"
+            ).fetchone()[0],  # type: ignore[index]
+            15,
+            "the second echo ran",
+        )
+        row = task_row(conn, unknown)
+        assert row["status"] == "QUEUED"
+        assert row["attempts"] == 0
+    with WorkerProcess(database_url, tmp_path / "any.log") as anyone:
+        anyone.wait_ready(conn)
+        failed = finished(conn, unknown)
+    assert failed["status"] == "FAILED"
+    assert failed["last_error"] == "no handler registered for 'tests.nobody_handles_this'"
+
+
+def test_sigterm_on_an_idle_worker_exits_0_and_unregisters(
+    database_url: str, conn: SyncConnection, tmp_path: Path
+) -> None:
+    with WorkerProcess(database_url, tmp_path / "w.log", "--queue", "q1", "--queue", "q2") as w:
+        worker_id = w.wait_ready(conn)
+        row = conn.execute(
+            "SELECT queues FROM taskq.workers WHERE id = %s", (worker_id,)
+        ).fetchone()
+        assert row is not None
+        assert row[0] == ["q1", "q2"]
+        in_q2 = enqueue(conn, "echo", queue="q2")
+        assert finished(conn, in_q2)["status"] == "COMPLETED"
+        w.signal(signal.SIGTERM)
+        assert w.wait(20) == 0
+    assert w.worker_id(conn) is None
+    assert status_of(conn, in_q2) == "COMPLETED"

@@ -1,0 +1,85 @@
+"""The worker survives its connections being killed and its registration vanishing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+
+from taskq import client
+from tests.worker.helpers import await_until, running_worker
+from tests.worker.test_worker_loop import finished, reaches
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+TERMINATE_WORKER_BACKENDS = """
+SELECT pid, application_name, pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name LIKE 'taskq-worker%%'
+"""
+LISTENER_PID = """
+SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = 'taskq-worker-listen'
+"""
+
+
+async def terminate_worker_backends(conn: AsyncConn) -> dict[int, str]:
+    rows = await (await conn.execute(TERMINATE_WORKER_BACKENDS)).fetchall()
+    return {int(pid): str(name) for pid, name, _ in rows}
+
+
+async def listener_pid(conn: AsyncConn) -> int | None:
+    row = await (await conn.execute(LISTENER_PID)).fetchone()
+    return None if row is None else int(row[0])
+
+
+async def test_killed_connections_are_replaced_and_listen_comes_back(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url, poll=60):
+        before = await listener_pid(aconn)
+        assert before is not None
+        killed = await terminate_worker_backends(aconn)
+        assert "taskq-worker-listen" in killed.values()
+        assert "taskq-worker" in killed.values()
+
+        async def new_listener() -> int | None:
+            pid = await listener_pid(aconn)
+            return pid if pid not in (None, before) else None
+
+        await await_until(new_listener, 10, "the LISTEN connection is back")
+        await asyncio.sleep(0.3)
+        # the worker is idle with a 60 s poll: a fast start needs the new LISTEN connection
+        task_id = await client.enqueue(aconn, "echo", {"after": "terminate"})
+        done = await finished(aconn, task_id, within=10)
+    assert done.status == "COMPLETED"
+    assert done.result == {"after": "terminate"}
+    assert done.started_at is not None
+    assert (done.started_at - done.created_at).total_seconds() < 1.0
+
+
+async def test_a_running_task_is_completed_after_its_connection_was_killed(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url):
+        task_id = await client.enqueue(aconn, "sleep", {"seconds": 1.0})
+        await reaches(aconn, task_id, "RUNNING")
+        assert await terminate_worker_backends(aconn)
+        done = await finished(aconn, task_id, within=15)
+    assert done.status == "COMPLETED"
+    assert done.attempts == 1
+    assert done.errors == []
+
+
+async def test_a_worker_whose_row_vanished_registers_again(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url, poll=0.5) as w:
+        first_id = w.worker_id
+        assert first_id is not None
+        assert await client.unregister_worker(aconn, first_id) == 0
+        task_id = await client.enqueue(aconn, "echo")
+        done = await finished(aconn, task_id, within=10)
+        assert w.worker_id not in (None, first_id)
+    assert done.status == "COMPLETED"
+    assert done.worker_id == w.worker_id
