@@ -145,6 +145,8 @@ class LocalServer:
             )
 
     def start(self, settings: Mapping[str, str] | None = None, timeout: int = 60) -> None:
+        if self.user is not None:
+            _open_path_for(self.data_dir, self.user)
         options = " ".join(f"-c {key}={value}" for key, value in (settings or {}).items())
         args = ["-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", str(timeout)]
         if options:

@@ -1,0 +1,260 @@
+"""`taskq run` as a person runs it: a subprocess in an empty folder, the README's commands
+against it through the shell, a task seen In Queue -> Run -> Completed, SIGTERM, a clean exit.
+Then the same with config.yaml pointing at a running server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from taskq.pgserver import LocalServer, embedded_bin_dir, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKQ = str(Path(sys.executable).parent / "taskq")
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """An empty folder outside pytest's private base folder (whose mode pytest resets), so
+    that the embedded server's unprivileged user can reach it."""
+    path = Path(tempfile.mkdtemp(prefix="taskq-run-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKQ_", "DATABASE_URL"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@contextmanager
+def taskq_run(folder: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    log = (folder / "run.log").open("w")
+    process = subprocess.Popen(
+        [TASKQ, "run", "--port", str(port)],
+        cwd=folder,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        log.close()
+
+
+def wait_for_banner(
+    process: subprocess.Popen[str], folder: Path, timeout: float = 120
+) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if line.startswith("Ctrl-C"):
+            return lines
+    log = (folder / "run.log").read_text()
+    raise AssertionError(f"taskq run did not come up: {lines}\n{log}")
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def json_documents(text: str) -> list[Any]:
+    """The JSON documents printed one after another (curl adds no newline between them)."""
+    decoder = json.JSONDecoder()
+    documents: list[Any] = []
+    position = 0
+    while position < len(text.rstrip()):
+        while text[position].isspace():
+            position += 1
+        document, position = decoder.raw_decode(text, position)
+        documents.append(document)
+    return documents
+
+
+def readme_block(after: str, language: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(after)
+    block = re.search(rf"```{language}\n(.*?)```", text[start:], re.DOTALL)
+    assert block is not None
+    return block.group(1)
+
+
+def status_sequence(base: str, task_id: str, timeout: float = 30) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = http("GET", f"{base}/task/status/{task_id}")["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in ("Completed", "Failed", "Cancelled"):
+            break
+        time.sleep(0.05)
+    return seen
+
+
+def watch_a_task(base: str) -> None:
+    """A sleep task due in 1.5 s goes In Queue -> Run -> Completed."""
+    due = (datetime.now(UTC) + timedelta(seconds=1.5)).replace(tzinfo=None).isoformat()
+    task = http(
+        "POST",
+        f"{base}/api/tasks/",
+        {"name": "sleep", "payload": {"seconds": 0.5}, "scheduled_at": due},
+    )
+    assert status_sequence(base, task["id"]) == ["In Queue", "Run", "Completed"]
+
+
+def stop(process: subprocess.Popen[str], folder: Path) -> None:
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=60)
+    assert code == 0, (folder / "run.log").read_text()
+
+
+def test_run_with_the_embedded_database(folder: Path) -> None:
+    port = free_port()
+    base = f"http://localhost:{port}"
+    with taskq_run(folder, port) as process:
+        banner = wait_for_banner(process, folder)
+        assert any(f"{base}/docs" in line for line in banner)
+        psql_line = next(line for line in banner if line.strip().startswith("psql"))
+        database_url = psql_line.split("'")[1]
+
+        # the README's curl examples, through the shell, as written (but for the port)
+        script = readme_block("**REST**", "sh").replace("localhost:8000", f"localhost:{port}")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        outputs = json_documents(result.stdout)
+        assert outputs[0]["status"] == "QUEUED"
+        assert outputs[0]["scheduled_at"] == "2030-01-01T10:00:00+00:00"
+        assert set(outputs[1]) == {"task_id"}
+        assert outputs[2]["status"] in ("In Queue", "Run")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", outputs[2]["create_time"])
+
+        # the README's CLI examples, against the same database
+        cli = readme_block("**CLI**", "sh").replace(".venv/bin/taskq", TASKQ)
+        cli = "\n".join(line for line in cli.splitlines() if "<" not in line)
+        env = {**clean_env(), "TASKQ_DATABASE_URL": database_url}
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", cli],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=folder,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "reports" in result.stdout
+
+        watch_a_task(base)
+        stop(process, folder)
+
+    server = LocalServer(embedded_bin_dir(), folder / ".taskq" / "pgdata")
+    assert not server.is_running(), "the embedded server was left running"
+
+    # the next run finds the same data
+    with taskq_run(folder, port) as process:
+        wait_for_banner(process, folder)
+        page = http("GET", f"{base}/api/tasks?name=send_email")
+        assert [t["scheduled_at"] for t in page["items"]] == ["2030-01-01T10:00:00+00:00"]
+        stop(process, folder)
+
+
+def test_second_run_on_the_same_folder_says_so(folder: Path) -> None:
+    port = free_port()
+    with taskq_run(folder, port) as process:
+        wait_for_banner(process, folder)
+        second = subprocess.run(
+            [TASKQ, "run", "--port", str(free_port())],
+            cwd=folder,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert http("GET", f"http://localhost:{port}/health")["status"] == "ok"
+        stop(process, folder)
+
+
+def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
+    parts = conninfo_to_dict(empty_database_url)
+    (folder / "config.yaml").write_text(
+        "pg:\n"
+        f"  host: {parts.get('host', '127.0.0.1')}\n"
+        f"  database: {parts['dbname']}\n"
+        f"  user: {parts.get('user', 'postgres')}\n"
+        f"  passwd: {parts.get('password') or 'unused'}\n"
+        f"  port: {parts.get('port', 5432)}\n"
+    )
+    port = free_port()
+    with taskq_run(folder, port) as process:
+        banner = wait_for_banner(process, folder)
+        assert any("config.yaml" in line for line in banner)
+        watch_a_task(f"http://localhost:{port}")
+        stop(process, folder)
+    assert not (folder / ".taskq" / "pgdata").exists(), "the embedded server was started needlessly"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("pg: [not, a, mapping\n", "is not valid YAML"),
+        (
+            "pg:\n  host: 127.0.0.1\n  port: 1\n  database: x\n  user: x\n  passwd: x\n",
+            "cannot connect to the database",
+        ),
+        ("pg:\n  host: 127.0.0.1\n  colour: blue\n", "unknown key(s) in 'pg:': colour"),
+        ("pg:\n  port: eighty\n", "pg.port must be a number"),
+    ],
+)
+def test_bad_configuration_is_one_clear_line(folder: Path, config: str, message: str) -> None:
+    (folder / "config.yaml").write_text(config)
+    result = subprocess.run(
+        [TASKQ, "run", "--port", str(free_port())],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("taskq:")]) == 1
