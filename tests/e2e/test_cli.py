@@ -69,9 +69,10 @@ def test_ls_pages(cli: Any) -> None:
     for i in range(5):
         cli("enqueue", f"t{i}")
     code, out, _ = cli("ls", "--limit", "2")
+    assert code == 0
     assert "more: taskq ls --after" in out
     after = out.split("--after ")[1].strip().rstrip(")")
-    code, out, _ = cli("ls", "--limit", "2", "--after", after, "--json")
+    _, out, _ = cli("ls", "--limit", "2", "--after", after, "--json")
     assert [t["name"] for t in json.loads(out)["items"]] == ["t2", "t1"]
 
 
