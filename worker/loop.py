@@ -386,18 +386,24 @@ class Worker:
             await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             asked.cancel()
-        if running.done() and not running.cancelled():
+        reason = context.cancel_reason
+        finished = running.done() and not running.cancelled()
+        # Once the task's cancellation was asked, whatever the handler still returns is ignored.
+        if finished and reason != "cancelled":
             error = running.exception()
-            if error is not None:
+            if error is None:
+                return self._result(task, running.result())
+            if reason is None:
                 return Failed(describe_error(error))
-            return self._result(task, running.result())
-        if context.cancel_reason is None:
+            # it raised while the worker was stopping (perhaps because it was): hand it back
+        elif reason is None:
             return Failed("CancelledError: the handler cancelled itself")
-        running.cancel()  # an async handler stops at its next await; a thread cannot be stopped
-        if handler.is_async:
-            # let it run its cleanup (finally blocks), but do not wait on a handler that hangs
-            await asyncio.wait({running}, timeout=1.0)
-        return Cancelled(context.cancel_reason)
+        elif not running.done():
+            running.cancel()  # an async handler stops at its next await; a thread cannot
+            if handler.is_async:
+                # let it run its cleanup (finally blocks), but do not wait on one that hangs
+                await asyncio.wait({running}, timeout=1.0)
+        return Cancelled(reason)
 
     @staticmethod
     def _result(task: Task, value: Any) -> Outcome:

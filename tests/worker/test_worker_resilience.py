@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import psycopg
+import pytest
 
 from taskq import client
+from tests.conftest import PgServer, database_name
 from tests.worker.helpers import await_until, running_worker
 from tests.worker.test_worker_loop import finished, reaches
 
@@ -83,3 +86,29 @@ async def test_a_worker_whose_row_vanished_registers_again(
         assert w.worker_id not in (None, first_id)
     assert done.status == "COMPLETED"
     assert done.worker_id == w.worker_id
+
+
+async def test_an_outcome_is_reported_once_the_database_accepts_connections_again(
+    pg_server: PgServer, database_url: str, aconn: AsyncConn, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = database_name(database_url)
+    admin = await psycopg.AsyncConnection.connect(pg_server.admin_url, autocommit=True)
+    caplog.set_level(logging.WARNING, logger="taskq.worker")
+    # connect_timeout 0.5 s: a call waits that long for a connection, then is retried
+    async with running_worker(database_url, connect_timeout=0.5) as w:
+        task_id = await client.enqueue(aconn, "sleep", {"seconds": 0.5})
+        await reaches(aconn, task_id, "RUNNING")
+        # shut the worker out: new connections refused, its open ones terminated
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        try:
+            await terminate_worker_backends(aconn)
+            await asyncio.sleep(2.0)  # the handler ends meanwhile; its report must wait
+            assert w.running == 1
+            assert (await client.get_task(aconn, task_id)).status == "RUNNING"
+        finally:
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            await admin.close()
+        done = await finished(aconn, task_id, within=15)
+    assert done.status == "COMPLETED"
+    assert done.attempts == 1
+    assert "cannot report its outcome" in caplog.text
