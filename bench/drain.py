@@ -1,0 +1,64 @@
+"""One recipe for the drains of every system, so that their numbers compare.
+
+The workers are started first and wait idle; then every task is enqueued in one transaction
+(with the system's own batch API); the clock starts when that transaction has committed and
+stops at the first poll (every 20 ms) that finds no task left to run. The rate is tasks / seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from bench.common import BenchError
+
+POLL = 0.02
+
+
+@dataclass
+class DrainResult:
+    tasks: int
+    seconds: float
+    enqueue_seconds: float
+    database: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.tasks / self.seconds
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "enqueue_seconds": round(self.enqueue_seconds, 3),
+            "measured_as": "tasks / (first poll finding none left - commit of the enqueue), "
+            f"polled every {POLL * 1000:.0f} ms",
+        }
+
+
+def timed_drain(
+    url: str,
+    remaining_sql: str,
+    tasks: int,
+    enqueue: Callable[[], float | None],
+    timeout: float,
+) -> DrainResult:
+    """Run ``enqueue`` (one transaction; it may return the wall-clock time of its commit), then
+    poll ``remaining_sql`` (a count of the tasks not yet done) until it says 0."""
+    before = time.time()
+    committed = enqueue() or time.time()
+    enqueue_seconds = committed - before
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(remaining_sql).fetchone()
+            now = time.time()
+            left = int(row[0]) if row else 0
+            if left == 0:
+                return DrainResult(tasks, now - committed, enqueue_seconds)
+            if time.monotonic() > deadline:
+                raise BenchError(f"drain: {left} of {tasks} tasks left after {timeout:.0f} s")
+            time.sleep(POLL)

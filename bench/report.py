@@ -1,0 +1,262 @@
+"""The output of a run: the terminal table, the JSON file, the targets and the chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import Figure, Recorder
+
+SYSTEM_ORDER = ["floor", "taskq", "pgqueuer", "procrastinate"]
+
+
+@dataclass
+class Target:
+    """One target of issue 6, evaluated on figures of the same run."""
+
+    name: str
+    goal: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+    note: str = ""
+
+
+def _fmt(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if unit == "ms":
+        return f"{value:,.2f} ms"
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit == "MiB":
+        return f"{value:,.1f} MiB"
+    if abs(value) >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:,.1f} {unit}"
+
+
+def _value_text(figure: Figure) -> str:
+    text = _fmt(figure.value, figure.unit)
+    detail = figure.detail
+    if "p50" in detail and "p99" in detail and figure.unit == "ms":
+        p95 = detail.get("p95", math.nan)
+        text = f"p50 {detail['p50']:.2f} · p95 {p95:.2f} · p99 {detail['p99']:.2f} ms"
+    return text
+
+
+def table(figures: Sequence[Figure]) -> str:
+    """An aligned text table of the figures, grouped by system."""
+    rows: list[tuple[str, str, str, str]] = []
+    ordered = sorted(
+        figures,
+        key=lambda f: (
+            SYSTEM_ORDER.index(f.system) if f.system in SYSTEM_ORDER else 99,
+            figures.index(f),
+        ),
+    )
+    for figure in ordered:
+        rows.append((figure.system, figure.measure, figure.label(), _value_text(figure)))
+    return _align(("system", "measure", "settings", "result"), rows)
+
+
+def targets_table(targets: Sequence[Target]) -> str:
+    rows = [
+        (
+            t.name,
+            t.goal,
+            t.measured,
+            "n/a" if t.met is None else ("met" if t.met else "NOT MET"),
+        )
+        for t in targets
+    ]
+    return _align(("target", "goal", "measured", "status"), rows)
+
+
+def markdown(figures: Sequence[Figure], targets: Sequence[Target]) -> str:
+    """The same two tables in Markdown, for the README."""
+    lines = ["| system | measure | settings | result |", "|---|---|---|---|"]
+    for figure in sorted(
+        figures,
+        key=lambda f: (
+            SYSTEM_ORDER.index(f.system) if f.system in SYSTEM_ORDER else 99,
+            figures.index(f),
+        ),
+    ):
+        lines.append(
+            f"| {figure.system} | {figure.measure} | {figure.label()} | {_value_text(figure)} |"
+        )
+    lines += ["", "| target | goal | measured | status |", "|---|---|---|---|"]
+    for t in targets:
+        status = "n/a" if t.met is None else ("met" if t.met else "**not met**")
+        lines.append(f"| {t.name} | {t.goal} | {t.measured} | {status} |")
+    return "\n".join(lines) + "\n"
+
+
+def _align(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    previous = None
+    for row in rows:
+        if previous is not None and row[0] != previous and header[0] == "system":
+            out.append("")
+        previous = row[0]
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(out)
+
+
+# --- targets -----------------------------------------------------------------------------------
+def _ratio(a: Figure | None, b: Figure | None) -> float | None:
+    if a is None or b is None or b.value == 0:
+        return None
+    return a.value / b.value
+
+
+def evaluate(recorder: Recorder) -> list[Target]:
+    """The targets of issue 6, from the figures of this run."""
+    targets: list[Target] = []
+
+    drain1 = recorder.best("taskq", "drain", processes=1)
+
+    def ratio_target(name: str, goal: float, mine: Figure | None, other: Figure | None) -> None:
+        ratio = _ratio(mine, other)
+        if ratio is None or mine is None or other is None:
+            targets.append(Target(name, f">= {goal:g}x", "not measured", None))
+            return
+        targets.append(
+            Target(
+                name,
+                f">= {goal:g}x",
+                f"{ratio:.2f}x ({mine.value:,.0f} vs {other.value:,.0f} {other.unit})",
+                ratio >= goal,
+            )
+        )
+
+    ratio_target(
+        "drain, 1 process: taskq / PgQueuer best",
+        1.5,
+        drain1,
+        recorder.best("pgqueuer", "drain", processes=1),
+    )
+    ratio_target(
+        "drain, 1 process: taskq / Procrastinate best",
+        20,
+        drain1,
+        recorder.best("procrastinate", "drain", processes=1),
+    )
+    batch = drain1.settings.get("batch_size") if drain1 is not None else None
+    floor = recorder.best("floor", "claim", clients=1, batch_size=batch)
+    ratio_target("drain, 1 process: taskq / floor claim (same batch)", 0.7, drain1, floor)
+    ratio_target(
+        "enqueue_many / PgQueuer batch enqueue",
+        1.5,
+        recorder.best("taskq", "enqueue_many"),
+        recorder.best("pgqueuer", "enqueue batch"),
+    )
+    ratio_target(
+        "single enqueue / PgQueuer single enqueue",
+        1.0,
+        recorder.best("taskq", "enqueue", via="client"),
+        recorder.best("pgqueuer", "enqueue"),
+    )
+
+    latency = recorder.best("taskq", "enqueue-to-start latency")
+    if latency is None:
+        targets.append(
+            Target("enqueue-to-start latency", "p50 <= 3 ms, p99 <= 10 ms", "not measured", None)
+        )
+    else:
+        p50, p99 = latency.detail["p50"], latency.detail["p99"]
+        targets.append(
+            Target(
+                "enqueue-to-start latency (idle worker)",
+                "p50 <= 3 ms, p99 <= 10 ms",
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+                p50 <= 3 and p99 <= 10,
+            )
+        )
+    lateness = recorder.best("taskq", "scheduled lateness")
+    if lateness is None:
+        targets.append(Target("scheduled lateness p99", "<= 50 ms", "not measured", None))
+    else:
+        targets.append(
+            Target(
+                "scheduled lateness p99",
+                "<= 50 ms",
+                f"p50 {lateness.detail['p50']:.2f} ms, p99 {lateness.detail['p99']:.2f} ms",
+                lateness.detail["p99"] <= 50,
+            )
+        )
+    slots = recorder.find("taskq", "slot utilisation")
+    if not slots:
+        targets.append(
+            Target("slot utilisation, 2 slots, 50 ms tasks", ">= 95 %", "not measured", None)
+        )
+    for figure in slots:
+        targets.append(
+            Target(
+                f"slot utilisation, 2 slots, 50 ms tasks, "
+                f"{figure.settings.get('processes')} process(es)",
+                ">= 95 %",
+                f"{figure.value:.1f} %",
+                figure.value >= 95,
+            )
+        )
+    small = recorder.best("taskq", "claim latency", queued=recorder_small(recorder), finished=0)
+    for label, fig in (
+        ("queued", _growth(recorder, queued=True)),
+        ("finished", _growth(recorder, queued=False)),
+    ):
+        if small is None or fig is None:
+            targets.append(
+                Target(
+                    f"claim p99 with many {label} rows / 10k case", "<= 1.5x", "not measured", None
+                )
+            )
+            continue
+        ratio = fig.detail["p99"] / small.detail["p99"]
+        rows = fig.settings["queued"] if label == "queued" else fig.settings["finished"]
+        targets.append(
+            Target(
+                f"claim p99, {rows:,} {label} / {small.settings['queued']:,} queued",
+                "<= 1.5x",
+                f"{ratio:.2f}x ({fig.detail['p99']:.2f} vs {small.detail['p99']:.2f} ms)",
+                ratio <= 1.5,
+            )
+        )
+    return targets
+
+
+def recorder_small(recorder: Recorder) -> int | None:
+    found = [f for f in recorder.find("taskq", "claim latency") if f.settings.get("finished") == 0]
+    if not found:
+        return None
+    return min(int(f.settings["queued"]) for f in found)
+
+
+def _growth(recorder: Recorder, *, queued: bool) -> Figure | None:
+    small = recorder_small(recorder)
+    for figure in recorder.find("taskq", "claim latency"):
+        if queued and figure.settings.get("finished") == 0 and figure.settings["queued"] != small:
+            return figure
+        if not queued and figure.settings.get("finished", 0) > 0:
+            return figure
+    return None
+
+
+# --- files -------------------------------------------------------------------------------------
+def write_json(
+    path: Path, run: dict[str, Any], recorder: Recorder, targets: Sequence[Target]
+) -> None:
+    document = {
+        "run": run,
+        "figures": [asdict(f) for f in recorder.figures],
+        "targets": [asdict(t) for t in targets],
+        "notes": recorder.notes,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
