@@ -29,6 +29,7 @@ import taskq
 from api.controllers import HealthController, LegacyTaskController, QueueController, TaskController
 from api.deps import Database, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
+from api.openapi import ClosedStructSchemaPlugin
 from taskq.pool import make_pool
 
 MAX_BODY_SIZE: Final = 1024 * 1024
@@ -152,6 +153,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         guards=[_bearer_guard(api_token)] if api_token else [],
         openapi_config=_openapi_config(secured=bool(api_token)),
+        plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=max_body_size,
         debug=debug,
     )

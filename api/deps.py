@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from taskq.client import Connection
 
 Pool = AsyncConnectionPool[AsyncConnection[Any]]
+BodyT = TypeVar("BodyT", bound=msgspec.Struct)
+_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
 @dataclass(frozen=True)
@@ -39,3 +45,34 @@ async def provide_connection(state: State) -> AsyncIterator[Connection]:
 # How routes ask for them: by name, explicitly (Litestar 3 drops inferred dependencies).
 ConnectionDep = NamedDependency[Connection]
 DatabaseDep = NamedDependency[Database]
+
+
+async def strict_body(request: Request[Any, Any, Any], body_type: type[BodyT]) -> BodyT:
+    """The request's JSON body converted to ``body_type`` in msgspec's strict mode.
+
+    Litestar converts ``data`` in msgspec's lax mode, which also takes a number for a datetime
+    (as a Unix time) and the strings "5" or "true" for an int or a bool. Routes declare ``data``
+    (that is what documents the body) and then read it again through here, so the schema is the
+    contract. The body is cached by Litestar, so this costs one conversion, not another read.
+    JSON Schema counts 5.0 as an integer, so a whole float in a top-level field becomes an int.
+    """
+    raw = await request.json()
+    if isinstance(raw, dict):
+        raw = {key: _whole(value) for key, value in raw.items()}
+    try:
+        return msgspec.convert(raw, body_type, strict=True)
+    except msgspec.ValidationError as error:
+        message = str(error)
+        where = _AT_PATH.search(message)
+        key = where.group(1) if where else "data"
+        reason = _AT_PATH.sub("", message)
+        raise ValidationException(
+            detail=f"Validation failed for {request.method} {request.url.path}",
+            extra=[{"key": key or "data", "message": reason, "source": "body"}],
+        ) from error
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value

@@ -62,6 +62,10 @@ _CHOICES: Final = {
     "priority": "LOW, MEDIUM, HIGH",
     "status": "QUEUED, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED",
 }
+_NUL_HINT: Final = "PostgreSQL text and jsonb cannot hold the NUL character (U+0000)"
+# Errors whose message names no field, but whose SQLSTATE can only come from one.
+_FIELD_OF_SQLSTATE: Final = {"22P05": "payload"}  # untranslatable_character: only jsonb payloads
+_HINT_OF_SQLSTATE: Final = {"22P05": _NUL_HINT}
 _STATUSES: Final = frozenset({"QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"})
 # SQLSTATE classes that mean the database is there but the taskq schema is not (yet) deployed.
 _SCHEMA_MISSING: Final = ("3F000", "42P01", "42883", "42704")
@@ -106,6 +110,12 @@ def _field_of(message: str) -> str | None:
     return next((f for f in KNOWN_FIELDS if re.match(rf"{f}\b", message)), None)
 
 
+def _nul_hint(cause: BaseException | None) -> str | None:
+    if isinstance(cause, psycopg.DataError) and "NUL" in str(cause):
+        return _NUL_HINT
+    return None
+
+
 def _source_of(request: Request[Any, Any, Any], name: str) -> ParamSource:
     if name in request.path_params:
         return "path"
@@ -135,7 +145,7 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
         # Refused by psycopg before it reached the server, e.g. a NUL character in a text.
         isinstance(cause, psycopg.DataError) and error.sqlstate is None
     ):
-        field = _field_of(message)
+        field = _field_of(message) or _FIELD_OF_SQLSTATE.get(error.sqlstate or "")
         params = None
         if field is not None:
             params = [InvalidParam(name=field, reason=message, source=_source_of(request, field))]
@@ -145,7 +155,7 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
             kind="invalid-argument",
             title="Invalid argument",
             invalid_params=params,
-            hint=error.hint,
+            hint=error.hint or _HINT_OF_SQLSTATE.get(error.sqlstate or "", _nul_hint(cause)),
         )
     if isinstance(error, Unavailable) or isinstance(cause, psycopg.InterfaceError):
         return unavailable(f"the database cannot be reached: {message}")

@@ -17,6 +17,9 @@ from taskq import client
 from taskq.client import Priority, Status
 
 INT4_MAX = 2_147_483_647
+# taskq.set_concurrency keeps one slot row per unit of concurrency and blocks claims while it
+# writes them, so the API refuses limits that would take it minutes (use null for unlimited).
+MAX_CONCURRENCY = 10_000
 
 Timestamp = Annotated[
     str,
@@ -189,7 +192,12 @@ class QueuePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     concurrency: (
         Annotated[
             int,
-            Meta(ge=1, le=INT4_MAX, description="slots (at least 1); null means unlimited"),
+            Meta(
+                ge=1,
+                le=MAX_CONCURRENCY,
+                description="tasks of the queue that may run at once (1 to 10000); "
+                "null means unlimited",
+            ),
         ]
         | UnsetType
         | None

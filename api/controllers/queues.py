@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get, patch
+from litestar import Controller, Request, get, patch
 from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from msgspec import UNSET
 
-from api.deps import ConnectionDep
+from api.deps import ConnectionDep, strict_body
 from api.errors import problem_responses
 from api.schemas import QueueOut, QueuePatch
 from taskq import client
@@ -71,7 +71,9 @@ class QueueController(Controller):
                 examples=PATCH_EXAMPLES,
             ),
         ],
+        request: Request[Any, Any, Any],
     ) -> QueueOut:
+        data = await strict_body(request, QueuePatch)
         async with conn.transaction():
             if data.concurrency is not UNSET:
                 await client.set_concurrency(conn, name, data.concurrency)

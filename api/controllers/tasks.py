@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from api.deps import ConnectionDep
+from api.deps import ConnectionDep, strict_body
 from api.errors import invalid, problem_responses
 from api.schemas import TaskCreate, TaskOut, TaskPageOut, as_utc
 from taskq import client
@@ -76,7 +76,9 @@ class TaskController(Controller):
                 examples=CREATE_EXAMPLES,
             ),
         ],
+        request: Request[Any, Any, Any],
     ) -> TaskOut:
+        data = await strict_body(request, TaskCreate)
         scheduled_at = None
         if data.scheduled_at is not None:
             try:

@@ -50,6 +50,7 @@ async def test_counts_and_oldest_wait_in_seconds(api: Client, db: client.Connect
 
 
 async def test_patch_concurrency_answers_the_stats_row(api: Client) -> None:
+    assert (await api.patch("/api/queues/mail", json={"concurrency": 10_000})).status_code == 200
     response = await api.patch("/api/queues/mail", json={"concurrency": 5})
     assert response.status_code == 200, response.text
     row = response.json()
@@ -94,8 +95,11 @@ async def test_patch_with_nothing_reads_an_existing_queue_and_404s_an_unknown_on
 async def test_patch_bad_values_are_400_naming_the_field(api: Client) -> None:
     for body, field in [
         ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": 10_001}, "concurrency"),
         ({"concurrency": "many"}, "concurrency"),
         ({"paused": "yes"}, "paused"),
+        ({"paused": "true"}, "paused"),
+        ({"concurrency": "5"}, "concurrency"),
         ({"speed": 1}, "speed"),
     ]:
         answer = problem(await api.patch("/api/queues/mail", json=body), 400)

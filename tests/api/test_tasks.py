@@ -117,6 +117,22 @@ async def test_a_scheduled_at_that_is_not_a_date_is_400(api: Client) -> None:
     assert invalid_names(body) == ["scheduled_at"]
 
 
+@pytest.mark.parametrize("moment", [1893492000, 1.5, True, "2030-01-01", "10:00"])
+async def test_a_scheduled_at_that_is_a_number_or_no_datetime_is_400(
+    api: Client, moment: Any
+) -> None:
+    response = await api.post("/api/tasks/", json={"name": "x", "scheduled_at": moment})
+    assert invalid_names(problem(response, 400)) == ["scheduled_at"]
+
+
+async def test_types_are_strict_but_a_whole_float_is_an_integer(api: Client) -> None:
+    body = problem(await api.post("/api/tasks/", json={"name": "x", "max_attempts": "5"}), 400)
+    assert invalid_names(body) == ["max_attempts"]
+    body = problem(await api.post("/api/tasks/", json={"name": 5}), 400)
+    assert invalid_names(body) == ["name"]
+    assert (await create(api, max_attempts=5.0))["max_attempts"] == 5
+
+
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
 async def test_a_scheduled_at_out_of_range_is_400(api: Client, moment: str) -> None:
     response = await api.post("/api/tasks/", json={"name": "x", "scheduled_at": moment})
@@ -157,8 +173,14 @@ async def test_bad_arguments_are_400_naming_the_field(api: Client, field: str, v
 
 
 async def test_a_nul_character_is_400_not_500(api: Client) -> None:
-    problem(await api.post("/api/tasks/", json={"name": "a\u0000b"}), 400)
-    problem(await api.post("/api/tasks/", json={"name": "x", "payload": {"k": "\u0000"}}), 400)
+    in_name = problem(await api.post("/api/tasks/", json={"name": "a\u0000b"}), 400)
+    assert "NUL" in in_name["hint"]
+    in_payload = {"name": "x", "payload": {"k": ["\u0000"]}}
+    body = problem(await api.post("/api/tasks/", json=in_payload), 400)
+    assert invalid_names(body) == ["payload"]
+    assert "NUL" in body["hint"]
+    problem(await api.get("/api/tasks", params={"queue": "\u0000"}), 400)
+    problem(await api.patch("/api/queues/a%00b", json={"paused": True}), 400)
 
 
 async def test_an_oversized_body_is_413(api: Client) -> None:
