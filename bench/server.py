@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from bench.common import REPO
 from taskq import migrate
@@ -99,7 +98,8 @@ class BenchServer:
         return self.server.port
 
     def url(self, database: str) -> str:
-        return make_conninfo(self.admin_url, dbname=database)
+        """A postgresql:// URL (asyncpg, used by a peer, reads no other form)."""
+        return self.server.url(database)
 
     def create_database(self, prefix: str, *, taskq: bool = False) -> str:
         """A fresh database; with ``taskq`` a copy of the deployed schema. Returns its URL."""
