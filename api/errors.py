@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, get_args
 from uuid import UUID
 
 import psycopg
@@ -66,7 +66,7 @@ _NUL_HINT: Final = "PostgreSQL text and jsonb cannot hold the NUL character (U+0
 # Errors whose message names no field, but whose SQLSTATE can only come from one.
 _FIELD_OF_SQLSTATE: Final = {"22P05": "payload"}  # untranslatable_character: only jsonb payloads
 _HINT_OF_SQLSTATE: Final = {"22P05": _NUL_HINT}
-_STATUSES: Final = frozenset({"QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"})
+_STATUSES: Final[dict[str, Status]] = {status: status for status in get_args(Status)}
 # SQLSTATE classes that mean the database is there but the taskq schema is not (yet) deployed.
 _SCHEMA_MISSING: Final = ("3F000", "42P01", "42883", "42704")
 
@@ -83,7 +83,10 @@ def problem_response(
     hint: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
     problem = Problem(
         type=_TYPE_BASE + (kind or phrase.lower().replace(" ", "-")),
         title=title or phrase,
@@ -101,9 +104,7 @@ def _task_facts(message: str) -> tuple[UUID | None, Status | None]:
     match = _TASK_STATE.match(message)
     if match is None:
         return None, None
-    status = match.group("status")
-    known: Status | None = status if status in _STATUSES else None  # type: ignore[assignment]
-    return UUID(match.group("id")), known
+    return UUID(match.group("id")), _STATUSES.get(match.group("status") or "")
 
 
 def _field_of(message: str) -> str | None:

@@ -81,24 +81,29 @@ def free_port() -> int:
         return port
 
 
-def _environment_without_token() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if key != "TASKQ_API_TOKEN"}
+def _clean_environment() -> dict[str, str]:
+    """The test run's environment, less what would change which database or token is used."""
+    unset = {"TASKQ_API_TOKEN", "TASKQ_DATABASE_URL", "DATABASE_URL"}
+    return {key: value for key, value in os.environ.items() if key not in unset}
 
 
 class Server:
     """``taskq api`` started as a subprocess on a free port."""
 
-    def __init__(self, database_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, database_url: str | None, env: dict[str, str] | None = None) -> None:
+        """With ``database_url`` None, ``taskq api`` finds the database itself (``env``)."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "taskq.cli", "api", "--port", str(self.port)]
-        command += ["--database-url", database_url, "--log-level", "warning"]
+        command += ["--log-level", "warning"]
+        if database_url is not None:
+            command += ["--database-url", database_url]
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"taskq-api-{self.port}.log"
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**_environment_without_token(), **(env or {})},
+            env={**_clean_environment(), **(env or {})},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )

@@ -103,6 +103,20 @@ def test_the_token_comes_from_the_environment(module_database_url: str) -> None:
         secured.stop()
 
 
+def test_without_database_url_the_environment_names_the_database(
+    module_database_url: str,
+) -> None:
+    found = Server(None, env={"TASKQ_DATABASE_URL": module_database_url})
+    try:
+        found.wait_ready()
+        created = httpx.post(f"{found.base_url}/api/tasks/", json={"name": "env"}, timeout=10)
+        assert created.status_code == 201
+        listed = httpx.get(f"{found.base_url}/api/tasks", params={"name": "env"}, timeout=10)
+        assert [task["id"] for task in listed.json()["items"]] == [created.json()["id"]]
+    finally:
+        found.stop()
+
+
 def test_taskq_api_help_names_host_and_port() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "taskq.cli", "api", "--help"],
