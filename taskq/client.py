@@ -136,6 +136,8 @@ SELECT * FROM taskq.claim_next(worker_id => %(worker_id)s, queues => %(queues)s,
 """
 COMPLETE = "SELECT * FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)s)"
 FAIL = "SELECT * FROM taskq.fail(%(task_id)s, %(lease_token)s, %(error)s, %(retry_delay)s)"
+COMPLETE_MANY = "SELECT * FROM taskq.complete_many(%(results)s)"
+FAIL_MANY = "SELECT * FROM taskq.fail_many(%(failures)s)"
 HEARTBEAT = "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s) AS id"
 PAUSE = "SELECT * FROM taskq.pause(%(task_id)s)"
 RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
@@ -232,6 +234,54 @@ async def fail(
         "retry_delay": retry_delay,
     }
     return await _one_task(conn, FAIL, params)
+
+
+class Completion(msgspec.Struct, frozen=True):
+    """One item of :func:`complete_many`: a task this worker holds, and its result."""
+
+    task_id: UUID
+    lease_token: UUID
+    result: Any = None
+
+
+class Failure(msgspec.Struct, frozen=True):
+    """One item of :func:`fail_many`; ``retry_delay`` None means taskq.backoff(attempts)."""
+
+    task_id: UUID
+    lease_token: UUID
+    error: str
+    retry_delay: timedelta | None = None
+
+
+async def complete_many(conn: Connection, completions: Sequence[Completion]) -> list[Task]:
+    """taskq.complete_many: every task RUNNING -> COMPLETED in one call, all or nothing.
+
+    Returns the tasks in input order. A task not held under its lease_token raises Conflict
+    (nothing changed); complete them one by one with :func:`complete` to settle the rest."""
+    if not completions:
+        return []
+    results = [
+        {"task_id": str(c.task_id), "lease_token": str(c.lease_token), "result": c.result}
+        for c in completions
+    ]
+    return [_task(row) for row in await _rows(conn, COMPLETE_MANY, {"results": Jsonb(results)})]
+
+
+async def fail_many(conn: Connection, failures: Sequence[Failure]) -> list[Task]:
+    """taskq.fail_many: what :func:`fail` does, for many tasks in one call, all or nothing."""
+    if not failures:
+        return []
+    items: list[dict[str, Any]] = []
+    for f in failures:
+        item: dict[str, Any] = {
+            "task_id": str(f.task_id),
+            "lease_token": str(f.lease_token),
+            "error": f.error,
+        }
+        if f.retry_delay is not None:
+            item["retry_delay"] = f"{f.retry_delay.total_seconds()} seconds"
+        items.append(item)
+    return [_task(row) for row in await _rows(conn, FAIL_MANY, {"failures": Jsonb(items)})]
 
 
 async def heartbeat(conn: Connection, worker_id: UUID, lease: timedelta) -> list[UUID]:
