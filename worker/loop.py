@@ -169,6 +169,8 @@ class Worker:
         self._listening = asyncio.Event()
         self._register_lock = asyncio.Lock()
         self._running: dict[UUID, _Running] = {}
+        # set on any connection trouble: a claim may have committed without its answer arriving
+        self._answers_lost = False
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
 
     # --- public --------------------------------------------------------------------------
@@ -250,9 +252,13 @@ class Worker:
         try:
             async with self._pool.connection(timeout=self.connect_timeout) as conn:
                 return await call(conn)
+        except Unavailable:
+            self._answers_lost = True
+            raise
         except TaskqError:
             raise
         except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+            self._answers_lost = True
             raise Unavailable(str(error).strip() or type(error).__name__) from error
 
     async def _register(self) -> bool:
@@ -300,6 +306,10 @@ class Worker:
                 worker_id = self.worker_id
                 assert worker_id is not None
                 try:
+                    if self._answers_lost:
+                        self._answers_lost = False
+                        if await self._adopt_lost_claims(worker_id):
+                            continue
                     tasks = await self._db(
                         functools.partial(
                             client.claim_next,
@@ -329,6 +339,42 @@ class Worker:
                 if due is not None:
                     timeout = min(timeout, self._seconds_until(due))
             await self._sleep(timeout, self._wake)
+
+    async def _adopt_lost_claims(self, worker_id: UUID) -> int:
+        """Run the tasks claimed for this worker whose claim's answer never arrived.
+
+        A claim can commit and its connection die before the rows reach the worker. Such a task
+        is RUNNING under this worker's id, and the heartbeat, which extends every RUNNING task of
+        the worker, would keep it leased for ever. After any connection trouble the worker looks
+        for RUNNING tasks of its own that it does not know of and runs them: the claim was theirs.
+        """
+        adopted = 0
+        for queue in self.queues:
+            after: UUID | None = None
+            for _ in range(100):  # bounded: a worker holds at most a few pages of tasks
+                page = await self._db(
+                    functools.partial(
+                        client.list_tasks, status="RUNNING", queue=queue, after=after, page_size=500
+                    )
+                )
+                for task in page.items:
+                    if (
+                        task.worker_id == worker_id
+                        and task.id not in self._running
+                        and task.lease_token is not None
+                    ):
+                        log.warning(
+                            "task %s %r: its claim's answer was lost with the connection; "
+                            "running it now",
+                            task.id,
+                            task.name,
+                        )
+                        self._start(task)
+                        adopted += 1
+                after = page.next_cursor
+                if after is None:
+                    break
+        return adopted
 
     @staticmethod
     def _seconds_until(due: datetime) -> float:
@@ -366,7 +412,8 @@ class Worker:
         except Exception:
             log.exception("%s: the worker failed to run or report it", entry.label)
         finally:
-            self._running.pop(entry.task.id, None)
+            if self._running.get(entry.task.id) is entry:
+                del self._running[entry.task.id]
             self._wake.set()
 
     async def _invoke(self, entry: _Running) -> Outcome:
@@ -569,6 +616,7 @@ class Worker:
                         self._on_notify(notification.channel, notification.payload)
             except (psycopg.Error, TaskqError) as error:
                 lost = True
+                self._answers_lost = True
                 delay = backoff.next()
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", error, delay)
                 self._wake.set()

@@ -160,7 +160,7 @@ async def test_cancelling_a_running_async_task_cancels_its_handler(
         assert asked.status == "RUNNING"
         assert asked.cancel_requested
         done = await finished(aconn, task_id, within=3)
-        assert w.running == 0
+        await await_until(lambda: asyncio.sleep(0, w.running == 0), 5, "the runner is gone")
     assert done.status == "CANCELLED"
     assert done.attempts == 1
     assert seen == ["cancelled=True"]

@@ -112,3 +112,23 @@ async def test_an_outcome_is_reported_once_the_database_accepts_connections_agai
     assert done.status == "COMPLETED"
     assert done.attempts == 1
     assert "cannot report its outcome" in caplog.text
+
+
+async def test_a_claim_whose_answer_was_lost_is_run_all_the_same(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    # The claim commits, the connection dies before the rows reach the worker: the task is
+    # RUNNING under the worker's id and its heartbeats would keep it leased for ever.
+    async with running_worker(database_url, concurrency=1, poll=60) as w:
+        busy = await client.enqueue(aconn, "sleep", {"seconds": 1.0})
+        await reaches(aconn, busy, "RUNNING")
+        lost = await client.enqueue(aconn, "echo", {"lost": True})
+        assert w.worker_id is not None
+        claimed = await client.claim_next(aconn, w.worker_id)  # the answer the worker never got
+        assert [task.id for task in claimed] == [lost]
+        await terminate_worker_backends(aconn)
+        done = await finished(aconn, lost, within=10)
+    assert done.status == "COMPLETED"
+    assert done.result == {"lost": True}
+    assert done.attempts == 1
+    assert (await client.get_task(aconn, busy)).status == "COMPLETED"
