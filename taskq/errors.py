@@ -48,6 +48,11 @@ def translate(error: psycopg.Error) -> TaskqError:
         return Conflict(message, sqlstate, hint)
     if sqlstate is not None and sqlstate.startswith("22"):
         return InvalidArgument(message, sqlstate, hint)
-    if isinstance(error, psycopg.OperationalError) or (sqlstate or "").startswith(("08", "57P")):
+    if sqlstate is None and isinstance(error, psycopg.DataError):
+        # refused by the driver before it reached the server, e.g. a NUL character in a text
+        return InvalidArgument(message, "22000", hint)
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or (
+        sqlstate or ""
+    ).startswith(("08", "57P")):
         return Unavailable(message or "the database is not reachable", sqlstate, hint)
     return TaskqError(message, sqlstate, hint)

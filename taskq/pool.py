@@ -19,4 +19,6 @@ def make_pool(
         kwargs={"autocommit": True, "application_name": name},
         open=False,
         timeout=10,
+        # a connection that died with a database restart is replaced before it is handed out
+        check=AsyncConnectionPool.check_connection,
     )

@@ -15,7 +15,8 @@
 --
 --   taskq._ensure_queue(queue)              creates the queue with 2 slots if it is new.
 --   taskq._release_slot(queue, slot)        frees (or drops) the slot a task held; notifies.
---   taskq.set_concurrency(queue, concurrency) returns taskq.queues; 22023 when concurrency < 1.
+--   taskq.set_concurrency(queue, concurrency) returns taskq.queues; 22023 unless 1 <= concurrency
+--       <= 10000 (each slot is a row).
 --   taskq.pause_queue(queue) / resume_queue(queue) return taskq.queues; idempotent.
 BEGIN;
 
@@ -110,8 +111,9 @@ DECLARE
     busy integer;
     changed taskq.queues;
 BEGIN
-    IF set_concurrency.concurrency < 1 THEN
-        RAISE EXCEPTION 'concurrency must be at least 1 (or NULL for unlimited), not %', set_concurrency.concurrency
+    IF set_concurrency.concurrency < 1 OR set_concurrency.concurrency > 10000 THEN
+        RAISE EXCEPTION 'concurrency must be between 1 and 10000 (or NULL for unlimited), not %',
+                set_concurrency.concurrency
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM taskq._ensure_queue(set_concurrency.queue);
@@ -148,7 +150,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.set_concurrency(text, integer) IS
-    'Creates or changes a queue''s number of slots (>= 1; NULL = unlimited). Running tasks are never interrupted; after lowering, new claims wait until fewer than the new limit run. 22023 when concurrency < 1.';
+    'Creates or changes a queue''s number of slots (>= 1; NULL = unlimited). Running tasks are never interrupted; after lowering, new claims wait until fewer than the new limit run. 22023 unless 1 <= concurrency <= 10000.';
 
 CREATE FUNCTION taskq.pause_queue(queue text)
 RETURNS taskq.queues

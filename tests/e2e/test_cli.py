@@ -115,7 +115,7 @@ def test_queues(cli: Any) -> None:
         (["enqueue", "x", "--at", "someday"], "--at 'someday' is not a time"),
         (["enqueue", "x", "--max-attempts", "0"], "max_attempts must be at least 1"),
         (["enqueue", ""], "name must not be empty"),
-        (["queue", "mail", "--concurrency", "0"], "concurrency must be at least 1"),
+        (["queue", "mail", "--concurrency", "0"], "concurrency must be between 1 and 10000"),
         (["queue", "mail"], "say what to change"),
         (["ls", "--limit", "0"], "--limit must be between 1 and 1000"),
     ],

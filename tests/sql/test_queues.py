@@ -83,9 +83,9 @@ def test_unlimited_then_limited_again_drops_slots_as_tasks_end(conn: Conn, worke
     assert one(conn, "SELECT count(*) FROM taskq.slots WHERE queue = 'default'") == 0
 
 
-@pytest.mark.parametrize("value", [0, -1])
-def test_concurrency_below_one(conn: Conn, value: int) -> None:
-    with raises_sqlstate("22023", "concurrency must be at least 1"):
+@pytest.mark.parametrize("value", [0, -1, 10001, 2147483647])
+def test_concurrency_out_of_range(conn: Conn, value: int) -> None:
+    with raises_sqlstate("22023", "concurrency must be between 1 and 10000"):
         conn.execute("SELECT taskq.set_concurrency('default', %s)", (value,))
 
 
