@@ -253,10 +253,51 @@ def _post(connection: http.client.HTTPConnection, body: bytes, headers: dict[str
 
 # --- drains ------------------------------------------------------------------------------------
 def drain_steps(scale: Scale) -> int:
-    return 2 * len(scale.taskq_concurrency)
+    return 2 * len(scale.taskq_concurrency) + len(scale.floor_drain_clients) + 1
+
+
+CLAIM_COMPLETE_MANY = """
+WITH claimed AS (
+    SELECT c.id, c.lease_token FROM taskq.claim_next(:worker_id, ARRAY['bench'], NULL,
+                                                     '30 seconds', :batch) c
+)
+SELECT jsonb_agg(jsonb_build_object('task_id', c.id, 'lease_token', c.lease_token))::text AS done
+FROM claimed c
+\\gset
+SELECT count(*) FROM taskq.complete_many(:done::jsonb);
+"""
 
 
 def run_drain(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress) -> None:
+    for clients in scale.floor_drain_clients:
+        progress.start(
+            f"taskq: claim_next + complete_many from pgbench, {clients} client(s), "
+            f"batch {scale.drain_batch}"
+        )
+        _sql_drain(server, recorder, scale, clients)
+        progress.advance()
+    progress.start(f"taskq: drain {scale.drain_tasks:,} tasks, the client's batch loop")
+    result = asyncio.run(_client_loop_drain(server, scale.drain_tasks, scale.drain_batch))
+    recorder.add(
+        "taskq",
+        "drain (client batch loop)",
+        round(result.rate, 1),
+        "tasks/s",
+        {
+            "processes": 1,
+            "batch_size": scale.drain_batch,
+            "count": scale.drain_tasks,
+            "via": "claim_next + complete_many",
+            "queue": "unlimited",
+        },
+        {
+            **result.detail(),
+            "what": "the bench's own minimal loop over taskq.client in one process: "
+            "claim_next(batch) -> no-op handlers -> complete_many; no heartbeats, no "
+            "LISTEN: what a worker that reports in batches can reach",
+        },
+    )
+    progress.advance()
     for processes in (1, 2):
         for concurrency in scale.taskq_concurrency:
             progress.start(
@@ -280,6 +321,84 @@ def run_drain(server: BenchServer, recorder: Recorder, scale: Scale, progress: P
                 result.detail(),
             )
             progress.advance()
+
+
+def _sql_drain(server: BenchServer, recorder: Recorder, scale: Scale, clients: int) -> None:
+    """taskq's SQL alone, as the floor's claim+complete is measured: no Python, no handler."""
+    import tempfile
+
+    from bench.floor import _parse, _pgbench
+
+    batch = scale.drain_batch
+    per_client = max(scale.claim_rows_batch // (clients * batch), 1)
+    rows = per_client * clients * batch
+    url = server.create_database("sqldrain", taskq=True)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT taskq.set_concurrency(%s, NULL)", (QUEUE,))
+            conn.execute(
+                "INSERT INTO taskq.tasks (queue, name) SELECT %s, 'bench.noop'"
+                " FROM generate_series(1, %s)",
+                (QUEUE, rows + 4 * clients * batch),
+            )
+            conn.execute("VACUUM ANALYZE taskq.tasks")
+            row = conn.execute("SELECT taskq.register_worker('bench-pgbench')").fetchone()
+            assert row is not None
+            worker_id = row[0]
+        with tempfile.TemporaryDirectory(prefix="taskq-bench-sql-") as folder:
+            script = Path(folder) / "claim_complete_many.sql"
+            script.write_text(CLAIM_COMPLETE_MANY.replace(":worker_id", f"'{worker_id}'"))
+            output = _pgbench(server, url, script, clients, per_client, batch)
+        tps, done = _parse(output, "taskq claim+complete_many")
+        completed = _sql(url, "SELECT count(*) FROM taskq.tasks WHERE status = 'COMPLETED'")
+        if completed != done * batch:
+            raise BenchError(f"claim+complete_many: {completed} completed, expected {done * batch}")
+    finally:
+        server.drop_database(url)
+    recorder.add(
+        "taskq",
+        "claim+complete_many (SQL)",
+        round(tps * batch, 1),
+        "tasks/s",
+        {"via": "pgbench", "clients": clients, "batch_size": batch, "count": completed},
+        {
+            "transactions_per_second": round(tps, 1),
+            "what": "claim_next(batch) then complete_many of the batch, from pgbench: the SQL "
+            "engine's drain rate without Python, beside the floor's claim+complete",
+        },
+    )
+
+
+async def _client_loop_drain(server: BenchServer, tasks: int, batch: int) -> DrainResult:
+    url = server.create_database("clientloop", taskq=True)
+    try:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await client.set_concurrency(conn, QUEUE, None)
+            await client.enqueue_many(conn, [{"name": "bench.noop", "queue": QUEUE}] * tasks)
+            worker_id = await client.register_worker(conn, "bench-loop")
+            from bench.handlers import noop
+
+            started = time.time()
+            left = tasks
+            deadline = time.monotonic() + max(120.0, tasks / 50)
+            while left > 0 and time.monotonic() < deadline:
+                claimed = await client.claim_next(conn, worker_id, queues=[QUEUE], batch_size=batch)
+                results = await asyncio.gather(*(noop(t.payload, None) for t in claimed))  # type: ignore[arg-type]
+                await client.complete_many(
+                    conn,
+                    [
+                        client.Completion(t.id, t.lease_token, r)
+                        for t, r in zip(claimed, results, strict=True)
+                        if t.lease_token is not None
+                    ],
+                )
+                left -= len(claimed)
+            seconds = time.time() - started
+        if left > 0:
+            raise BenchError(f"client batch loop: {left} of {tasks} tasks left")
+        return DrainResult(tasks, seconds, 0.0)
+    finally:
+        server.drop_database(url)
 
 
 def drain_taskq(
