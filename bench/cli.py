@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -89,8 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM ends the run like Ctrl-C: the finally blocks stop the workers and the server
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     scale = QUICK if args.quick else FULL
     chosen = args.only or list(SECTIONS)
     out: Path = args.out or _default_out(args.quick, args.only)
@@ -108,25 +115,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     failures: list[str] = []
     progress.start("starting PostgreSQL")
-    with BenchServer(args.synchronous_commit) as server:
-        run_info["server"] = server.in_force
-        common = {
-            "synchronous_commit": server.in_force.get("synchronous_commit"),
-            "shared_buffers": server.in_force.get("shared_buffers"),
-            "postgres": server.in_force.get("server_version"),
-            "taskq": run_info["taskq"],
-            "quick": args.quick,
-        }
-        recorder = Recorder(common)
-        progress.advance()
-        for name in chosen:
-            runner = SECTIONS[name][2]
-            try:
-                runner(server, recorder, scale, progress)
-            except BenchError as error:
-                failures.append(f"{name}: {error}")
-                recorder.notes.append(f"section {name} failed: {error}")
-                progress.note(f"section {name} failed: {error}")
+    try:
+        with BenchServer(args.synchronous_commit) as server:
+            run_info["server"] = server.in_force
+            common = {
+                "synchronous_commit": server.in_force.get("synchronous_commit"),
+                "shared_buffers": server.in_force.get("shared_buffers"),
+                "postgres": server.in_force.get("server_version"),
+                "taskq": run_info["taskq"],
+                "quick": args.quick,
+            }
+            recorder = Recorder(common)
+            progress.advance()
+            for name in chosen:
+                runner = SECTIONS[name][2]
+                try:
+                    runner(server, recorder, scale, progress)
+                except BenchError as error:
+                    failures.append(f"{name}: {error}")
+                    recorder.notes.append(f"section {name} failed: {error}")
+                    progress.note(f"section {name} failed: {error}")
+    except KeyboardInterrupt:
+        progress.close()
+        print("interrupted: the workers and the server are stopped", file=sys.stderr)
+        return 130
     progress.close()
     run_info["seconds"] = round(time.monotonic() - started, 1)
     targets = report.evaluate(recorder)

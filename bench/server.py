@@ -82,7 +82,11 @@ class BenchServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> BenchServer:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
