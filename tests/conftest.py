@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,30 +96,31 @@ def template_db(pg_server: PgServer) -> str:
 _counter = itertools.count()
 
 
+@contextmanager
+def _fresh_database(pg: PgServer, prefix: str, template: str | None) -> Iterator[str]:
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    clause = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
+    with _admin(pg) as conn:
+        conn.execute(f"CREATE DATABASE {name}{clause}")
+    try:
+        yield pg.url(name)
+    finally:
+        with _admin(pg) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def database_url(pg_server: PgServer, template_db: str) -> Iterator[str]:
     """A fresh database with the schema deployed, dropped after the test."""
-    name = f"taskq_test_{os.getpid()}_{next(_counter)}"
-    with _admin(pg_server) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db} STRATEGY FILE_COPY")
-    try:
-        yield pg_server.url(name)
-    finally:
-        with _admin(pg_server) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with _fresh_database(pg_server, "taskq_test", template_db) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_database_url(pg_server: PgServer) -> Iterator[str]:
     """A fresh database without the schema."""
-    name = f"taskq_empty_{os.getpid()}_{next(_counter)}"
-    with _admin(pg_server) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield pg_server.url(name)
-    finally:
-        with _admin(pg_server) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with _fresh_database(pg_server, "taskq_empty", None) as url:
+        yield url
 
 
 @pytest.fixture

@@ -194,18 +194,24 @@ def test_run_with_the_embedded_database(folder: Path) -> None:
         stop(process, folder)
 
 
+def run_to_the_end(folder: Path) -> subprocess.CompletedProcess[str]:
+    """A `taskq run` expected to stop by itself (with an error)."""
+    return subprocess.run(
+        [TASKQ, "run", "--port", str(free_port())],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_second_run_on_the_same_folder_says_so(folder: Path) -> None:
     port = free_port()
     with taskq_run(folder, port) as process:
         wait_for_banner(process, folder)
-        second = subprocess.run(
-            [TASKQ, "run", "--port", str(free_port())],
-            cwd=folder,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = run_to_the_end(folder)
         assert second.returncode == 1
         assert "already running" in second.stderr
         assert "Traceback" not in second.stderr
@@ -246,14 +252,7 @@ def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
 )
 def test_bad_configuration_is_one_clear_line(folder: Path, config: str, message: str) -> None:
     (folder / "config.yaml").write_text(config)
-    result = subprocess.run(
-        [TASKQ, "run", "--port", str(free_port())],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_to_the_end(folder)
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
