@@ -22,7 +22,6 @@ their late report is refused (55000) and dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -110,6 +109,22 @@ class _Running:
 
     def elapsed(self) -> float:
         return monotonic() - self.started
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; True when it is set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 a cancellation that arrives just as its timeout
+    fires comes out as TimeoutError, and a loop that treats a timeout as normal would never end.
+    """
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=max(seconds, 0))
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 def describe_error(error: BaseException) -> str:
@@ -209,9 +224,7 @@ class Worker:
         try:
             # LISTEN before registering: once the worker's row exists, no notification is missed.
             background.append(asyncio.create_task(self._listen_loop(), name="taskq-listen"))
-            try:
-                await asyncio.wait_for(self._listening.wait(), self.connect_timeout)
-            except TimeoutError:
+            if not await wait_event(self._listening, self.connect_timeout):
                 log.warning("LISTEN is not established yet; relying on polling meanwhile")
             if not await self._register():
                 return
@@ -234,13 +247,11 @@ class Worker:
             await self._unregister()
         finally:
             self.ready.clear()
-            for job in background:
-                job.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             leftovers = [e.runner for e in self._running.values() if e.runner is not None]
-            for runner in leftovers:
-                runner.cancel()
-            await asyncio.gather(*leftovers, return_exceptions=True)
+            for job in [*background, *leftovers]:
+                job.cancel()
+            if background or leftovers:
+                await asyncio.wait([*background, *leftovers], timeout=self.connect_timeout)
             await self._pool.close(timeout=self.connect_timeout)
             log.info("worker %s stopped", self.worker_id)
 
@@ -385,8 +396,7 @@ class Worker:
     @staticmethod
     async def _sleep(seconds: float, event: asyncio.Event) -> None:
         """Sleep up to ``seconds``, less when ``event`` is set."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=max(seconds, 0))
+        await wait_event(event, seconds)
 
     # --- running ---------------------------------------------------------------------------
     def _start(self, task: Task) -> None:
