@@ -33,12 +33,11 @@ BEGIN
             FOR UPDATE SKIP LOCKED
         )
         UPDATE taskq.tasks t
-        SET status = CASE WHEN t.cancel_requested THEN 'CANCELLED'::taskq.status
-                          WHEN t.attempts >= t.max_attempts THEN 'FAILED'
-                          ELSE 'QUEUED' END,
-            scheduled_at = CASE WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN t.scheduled_at
-                                ELSE now() END,
-            finished_at = CASE WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now() END,
+        SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
+            scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                                THEN now() ELSE t.scheduled_at END,
+            finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                               THEN NULL ELSE now() END,
             last_error = format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id),
             errors = t.errors || jsonb_build_object(
                 'attempt', t.attempts, 'at', now(),

@@ -70,13 +70,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE taskq.tasks t
-    SET status = CASE WHEN t.cancel_requested THEN 'CANCELLED'::taskq.status
-                      WHEN t.attempts < t.max_attempts THEN 'QUEUED'
-                      ELSE 'FAILED' END,
-        scheduled_at = CASE WHEN NOT t.cancel_requested AND t.attempts < t.max_attempts
+    SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
+        scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
                             THEN now() + coalesce(fail.retry_delay, taskq.backoff(t.attempts))
                             ELSE t.scheduled_at END,
-        finished_at = CASE WHEN NOT t.cancel_requested AND t.attempts < t.max_attempts THEN NULL ELSE now() END,
+        finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                           THEN NULL ELSE now() END,
         last_error = fail.error,
         errors = t.errors || jsonb_build_object('attempt', t.attempts, 'at', now(), 'error', fail.error),
         lease_token = NULL,

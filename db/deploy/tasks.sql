@@ -5,6 +5,10 @@
 --   taskq._refuse(task_id, rule)  raises P0002 when the task does not exist, else 55000 naming
 --                                 the task, its status and the rule it broke. Returns nothing.
 --   taskq.get_task(task_id)       returns one task; raises P0002 when there is none.
+--   taskq._after_attempt(cancel_requested, attempts, max_attempts) returns the status a task
+--                                 goes to when an attempt ends without success (fail, an
+--                                 expired lease): CANCELLED when asked, QUEUED while attempts
+--                                 remain, else FAILED.
 BEGIN;
 
 CREATE TABLE taskq.tasks (
@@ -65,6 +69,19 @@ $$;
 
 COMMENT ON FUNCTION taskq._refuse(uuid, text) IS
     'Internal: raises P0002 when the task does not exist, else 55000 with its status and the rule it broke.';
+
+CREATE FUNCTION taskq._after_attempt(cancel_requested boolean, attempts integer, max_attempts integer)
+RETURNS taskq.status
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT CASE WHEN _after_attempt.cancel_requested THEN 'CANCELLED'::taskq.status
+                WHEN _after_attempt.attempts < _after_attempt.max_attempts THEN 'QUEUED'
+                ELSE 'FAILED' END
+$$;
+
+COMMENT ON FUNCTION taskq._after_attempt(boolean, integer, integer) IS
+    'Internal: where a task goes when an attempt ends without success: CANCELLED when asked, QUEUED while attempts remain, else FAILED.';
 
 CREATE FUNCTION taskq.get_task(task_id uuid)
 RETURNS taskq.tasks

@@ -5,3 +5,4 @@ SELECT id, queue, name, payload, priority, status, scheduled_at, created_at, sta
 FROM taskq.tasks WHERE false;
 SELECT pg_catalog.has_function_privilege('taskq.get_task(uuid)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._refuse(uuid, text)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq._after_attempt(boolean, integer, integer)', 'execute');
