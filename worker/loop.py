@@ -118,6 +118,7 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     fires comes out as TimeoutError, and a loop that treats a timeout as normal would never end.
     """
     if event.is_set():
+        await asyncio.sleep(0)  # still a point where other tasks run
         return True
     waiter = asyncio.ensure_future(event.wait())
     try:
@@ -309,11 +310,12 @@ class Worker:
         backoff = Backoff()
         names = self.handler_names() if self.only_registered else None
         while not self._stopping.is_set():
+            # Cleared before looking: a handler that ends or a notification that arrives from
+            # here on wakes the loop again.
+            self._wake.clear()
             free = self.concurrency - len(self._running)
             timeout = self.poll
             if free > 0:
-                # Cleared before the claim: a notification that arrives during it wakes us again.
-                self._wake.clear()
                 worker_id = self.worker_id
                 assert worker_id is not None
                 try:

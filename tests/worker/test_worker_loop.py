@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -307,3 +308,20 @@ async def test_stop_hands_back_what_outlives_the_grace(database_url: str, aconn:
     assert back.status == "QUEUED"
     assert back.attempts == 0  # the interrupted attempt is not counted
     assert back.lease_token is None
+
+
+async def test_a_full_worker_sleeps_while_notifications_arrive(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url, concurrency=1, poll=60) as w:
+        busy = await client.enqueue(aconn, "sleep", {"seconds": 2.0})
+        await reaches(aconn, busy, "RUNNING")
+        waiting = [await client.enqueue(aconn, "echo") for _ in range(5)]  # five NOTIFYs
+        cpu, wall = time.process_time(), time.monotonic()
+        await asyncio.sleep(1.0)
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        assert w.running == 1
+        for task_id in waiting:
+            assert (await finished(aconn, task_id)).status == "COMPLETED"
+    # a loop that spun on the wake-up event would have burnt most of that second
+    assert cpu < 0.25 * wall, (cpu, wall)
