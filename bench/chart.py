@@ -173,6 +173,7 @@ def _growth(ax: Any, r: Recorder) -> None:
     found = r.find("taskq", "claim latency")
     groups = [
         f"{f.settings['queued']:,} queued"
+        + (" (one call)" if f.settings.get("queued_together") else "")
         + (f"\n+ {f.settings['finished']:,} finished" if f.settings.get("finished") else "")
         for f in found
     ]

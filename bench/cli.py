@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         "quick.json for --quick, only-SECTIONS.json with --only); the chart goes beside it",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="JSON",
+        help="print the tables of a results file in Markdown (for the README) and exit",
+    )
     return parser
 
 
@@ -97,6 +103,9 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.markdown is not None:
+        print(report.markdown_from_file(args.markdown), end="")
+        return 0
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     scale = QUICK if args.quick else FULL
     chosen = args.only or list(SECTIONS)

@@ -38,7 +38,7 @@ class Figure:
         shown = {
             k: v
             for k, v in self.settings.items()
-            if k in SHOWN_SETTINGS and v is not None and v != ""
+            if k in SHOWN_SETTINGS and v is not None and v != "" and v is not False
         }
         return ", ".join(f"{SHOWN_SETTINGS[k]}={v}" for k, v in shown.items())
 
@@ -53,6 +53,7 @@ SHOWN_SETTINGS = {
     "count": "n",
     "queued": "queued",
     "finished": "finished",
+    "queued_together": "queued_together",
     "slots": "slots",
     "task_seconds": "task_s",
     "driver": "driver",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -25,38 +26,54 @@ from bench.server import BenchServer
 from bench.taskq_bench import QUEUE, REMAINING, _log_file, _sql, start_workers
 from taskq import client
 
+# A history, not a snapshot: task n of the fill was enqueued (and, when finished, ran) 1 ms after
+# task n-1, so the timestamps are spread as a queue fed over time has them. With ``together``
+# the queued tasks share one scheduled_at instead, as one enqueue_many call gives them.
 FILL = """
-INSERT INTO taskq.tasks (queue, name, status, attempts, started_at, finished_at)
-SELECT %(queue)s, 'bench.noop', %(status)s::taskq.status,
-       CASE WHEN %(status)s = 'COMPLETED' THEN 1 ELSE 0 END,
-       CASE WHEN %(status)s = 'COMPLETED' THEN now() END,
-       CASE WHEN %(status)s = 'COMPLETED' THEN now() END
-FROM generate_series(1, %(rows)s)
+INSERT INTO taskq.tasks (queue, name, status, attempts, created_at, scheduled_at,
+                         started_at, finished_at)
+SELECT %(queue)s, 'bench.noop', %(status)s::taskq.status, s.finished::int, s.at,
+       CASE WHEN %(together)s THEN %(base)s ELSE s.at END,
+       CASE WHEN s.finished THEN s.at + interval '1 ms' END,
+       CASE WHEN s.finished THEN s.at + interval '2 ms' END
+FROM (SELECT %(base)s - (%(rows)s - n) * interval '1 ms' AS at,
+             %(status)s = 'COMPLETED' AS finished
+      FROM generate_series(1, %(rows)s) AS n) s
 """
 
 
 def steps(scale: Scale) -> int:
-    return 4
+    return 6
 
 
 def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress) -> None:
     cases = [
-        (scale.growth_small, 0),
-        (scale.growth_large, 0),
-        (scale.growth_small, scale.growth_large),
+        (scale.growth_small, 0, False),
+        (scale.growth_large, 0, False),
+        (scale.growth_small, scale.growth_large, False),
+        (scale.growth_small, scale.growth_large, True),
     ]
-    for queued, finished in cases:
-        progress.start(
-            f"taskq: claim latency, {queued:,} queued, {finished:,} finished "
-            f"({scale.growth_samples} claims)"
-        )
-        url = server.create_database("growth", taskq=True)
-        try:
-            fill_seconds = _fill(url, queued, finished)
-            latencies = asyncio.run(_claims(url, scale.growth_samples))
-        finally:
+    urls: list[str] = []
+    try:
+        fills: list[float] = []
+        for queued, finished, together in cases:
+            progress.start(
+                f"taskq: filling a table, {queued:,} queued{' together' if together else ''}, "
+                f"{finished:,} finished"
+            )
+            urls.append(server.create_database("growth", taskq=True))
+            fills.append(_fill(urls[-1], queued, finished, together))
+            progress.advance()
+        progress.start(f"taskq: claim latency, {scale.growth_samples} claims on each table")
+        # one claim on each table in turn: whatever else runs on the machine hits every case alike
+        latencies = asyncio.run(_claims(urls, scale.growth_samples))
+    finally:
+        for url in urls:
             server.drop_database(url)
-        stats = spread(latencies)
+    for (queued, finished, together), fill_seconds, samples in zip(
+        cases, fills, latencies, strict=True
+    ):
+        stats = spread(samples)
         recorder.add(
             "taskq",
             "claim latency",
@@ -69,14 +86,16 @@ def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progres
                 "count": scale.growth_samples,
                 "queue": "unlimited",
                 "reduced": scale.quick,
+                "queued_together": together,
             },
             {
                 **stats,
                 "fill_seconds": round(fill_seconds, 1),
-                "measured_as": "round trip of claim_next(batch_size => 1) through taskq.client",
+                "measured_as": "round trip of claim_next(batch_size => 1) through taskq.client, "
+                "one claim on each table in turn",
             },
         )
-        progress.advance()
+    progress.advance()
     if scale.quick:
         recorder.notes.append(
             f"quick run: growth measured at {scale.growth_large:,} rows instead of 1,000,000"
@@ -86,32 +105,55 @@ def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progres
     progress.advance()
 
 
-def _fill(url: str, queued: int, finished: int) -> float:
+def _fill(url: str, queued: int, finished: int, together: bool = False) -> float:
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT concurrency FROM taskq.set_concurrency(%s, NULL)", (QUEUE,))
+        row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        now = row[0]
         if finished:
-            conn.execute(FILL, {"queue": QUEUE, "status": "COMPLETED", "rows": finished})
-        conn.execute(FILL, {"queue": QUEUE, "status": "QUEUED", "rows": queued})
+            # the finished tasks ran before the queued ones were enqueued
+            base = now - timedelta(milliseconds=queued + 1000)
+            conn.execute(
+                FILL,
+                {
+                    "queue": QUEUE,
+                    "status": "COMPLETED",
+                    "rows": finished,
+                    "base": base,
+                    "together": False,
+                },
+            )
+        conn.execute(
+            FILL,
+            {"queue": QUEUE, "status": "QUEUED", "rows": queued, "base": now, "together": together},
+        )
         conn.execute("VACUUM ANALYZE taskq.tasks")
     return time.perf_counter() - started
 
 
-async def _claims(url: str, samples: int) -> list[float]:
-    latencies: list[float] = []
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        worker_id = await client.register_worker(conn, "bench-growth")
+async def _claims(urls: list[str], samples: int) -> list[list[float]]:
+    """Claim (timed) and complete (untimed) one task at a time on each database in turn."""
+    latencies: list[list[float]] = [[] for _ in urls]
+    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True) for url in urls]
+    try:
+        workers = [await client.register_worker(conn, "bench-growth") for conn in conns]
         for n in range(samples + 20):
-            started = time.perf_counter()
-            tasks = await client.claim_next(conn, worker_id, queues=[QUEUE], batch_size=1)
-            elapsed = (time.perf_counter() - started) * 1000
-            if len(tasks) != 1:
-                raise BenchError(f"claim #{n} found {len(tasks)} tasks")
-            task = tasks[0]
-            assert task.lease_token is not None
-            await client.complete(conn, task.id, task.lease_token)
-            if n >= 20:  # the first claims warm the caches
-                latencies.append(elapsed)
+            for index, (conn, worker_id) in enumerate(zip(conns, workers, strict=True)):
+                started = time.perf_counter()
+                tasks = await client.claim_next(conn, worker_id, queues=[QUEUE], batch_size=1)
+                elapsed = (time.perf_counter() - started) * 1000
+                if len(tasks) != 1:
+                    raise BenchError(f"claim #{n} found {len(tasks)} tasks")
+                task = tasks[0]
+                assert task.lease_token is not None
+                await client.complete(conn, task.id, task.lease_token)
+                if n >= 20:  # the first claims warm the caches
+                    latencies[index].append(elapsed)
+    finally:
+        for conn in conns:
+            await conn.close()
     return latencies
 
 
@@ -137,7 +179,7 @@ def _memory(server: BenchServer, recorder: Recorder, scale: Scale) -> None:
                 REMAINING,
                 scale.memory_tasks,
                 enqueue,
-                timeout=max(300.0, scale.memory_tasks / 50),
+                timeout=min(max(120.0, scale.memory_tasks / 100), 600.0),
             )
             after = rss_kib(pid)
     finally:

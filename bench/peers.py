@@ -228,7 +228,7 @@ def _pgqueuer(
                         lambda url=url: _script(  # type: ignore[misc]
                             "pgqueuer", "bulk", url, str(scale.drain_tasks)
                         )["committed"],
-                        timeout=max(120.0, scale.drain_tasks / 50),
+                        timeout=min(max(60.0, scale.drain_tasks / 100), 300.0),
                     )
             finally:
                 server.drop_database(url)
@@ -395,7 +395,7 @@ def _procrastinate(
                         lambda url=url, env=env: _script(  # type: ignore[misc]
                             "procrastinate", "bulk", url, str(tasks), env=env
                         )["committed"],
-                        timeout=max(180.0, tasks / 10),
+                        timeout=min(max(60.0, tasks / 10), 300.0),
                     )
             finally:
                 server.drop_database(url)

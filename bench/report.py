@@ -244,7 +244,13 @@ def evaluate(recorder: Recorder) -> list[Target]:
                 figure.value >= 95,
             )
         )
-    small = recorder.best("taskq", "claim latency", queued=recorder_small(recorder), finished=0)
+    small = recorder.best(
+        "taskq",
+        "claim latency",
+        queued=recorder_small(recorder),
+        finished=0,
+        queued_together=False,
+    )
     for label, fig in (
         ("queued", _growth(recorder, queued=True)),
         ("finished", _growth(recorder, queued=False)),
@@ -266,11 +272,27 @@ def evaluate(recorder: Recorder) -> list[Target]:
                 ratio <= 1.5,
             )
         )
+    together = recorder.best("taskq", "claim latency", queued_together=True)
+    if small is not None and together is not None:
+        targets.append(
+            Target(
+                f"(context) claim p99, {together.settings['queued']:,} queued in one "
+                f"enqueue_many + {together.settings['finished']:,} finished / small case",
+                "-",
+                f"{together.detail['p99'] / small.detail['p99']:.2f}x "
+                f"({together.detail['p99']:.2f} vs {small.detail['p99']:.2f} ms)",
+                None,
+            )
+        )
     return targets
 
 
 def recorder_small(recorder: Recorder) -> int | None:
-    found = [f for f in recorder.find("taskq", "claim latency") if f.settings.get("finished") == 0]
+    found = [
+        f
+        for f in recorder.find("taskq", "claim latency", queued_together=False)
+        if f.settings.get("finished") == 0
+    ]
     if not found:
         return None
     return min(int(f.settings["queued"]) for f in found)
@@ -278,12 +300,20 @@ def recorder_small(recorder: Recorder) -> int | None:
 
 def _growth(recorder: Recorder, *, queued: bool) -> Figure | None:
     small = recorder_small(recorder)
-    for figure in recorder.find("taskq", "claim latency"):
+    for figure in recorder.find("taskq", "claim latency", queued_together=False):
         if queued and figure.settings.get("finished") == 0 and figure.settings["queued"] != small:
             return figure
         if not queued and figure.settings.get("finished", 0) > 0:
             return figure
     return None
+
+
+def markdown_from_file(path: Path) -> str:
+    """The Markdown tables of a results file written by :func:`write_json`."""
+    document = json.loads(path.read_text())
+    figures = [Figure(**f) for f in document["figures"]]
+    targets = [Target(**t) for t in document["targets"]]
+    return markdown(figures, targets)
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -423,7 +423,9 @@ def drain_taskq(
             def enqueue() -> None:
                 asyncio.run(_enqueue_all(url, batch))
 
-            result = timed_drain(url, REMAINING, tasks, enqueue, timeout=max(120.0, tasks / 50))
+            result = timed_drain(
+                url, REMAINING, tasks, enqueue, timeout=min(max(60.0, tasks / 100), 300.0)
+            )
         done = _sql(url, "SELECT count(*) FROM taskq.tasks WHERE status = 'COMPLETED'")
         if done != tasks:
             raise BenchError(f"taskq drain: {done} of {tasks} tasks COMPLETED")
