@@ -42,7 +42,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from taskq import client
 from taskq.client import Connection, Task
-from taskq.errors import Conflict, NotFound, TaskqError, Unavailable
+from taskq.errors import NotFound, TaskqError, Unavailable
 from taskq.pool import make_pool
 from worker.builtins import BUILTINS
 from worker.context import CancelReason, TaskContext
@@ -54,6 +54,8 @@ log = logging.getLogger("taskq.worker")
 
 POOL_APPLICATION = "taskq-worker"
 LISTEN_APPLICATION = "taskq-worker-listen"
+# at most this many outcomes in one complete_many / fail_many call
+REPORT_BATCH = 500
 
 T = TypeVar("T")
 
@@ -94,12 +96,39 @@ Outcome = Succeeded | Failed | Cancelled
 
 
 @dataclass(eq=False)
+class _Report:
+    """An outcome waiting to be reported, and the future its runner awaits (None: not
+    reported, because the task is no longer this worker's or the worker gave up)."""
+
+    entry: _Running
+    outcome: Outcome
+    reported: asyncio.Future[Task | None]
+
+    @property
+    def token(self) -> UUID:
+        token = self.entry.task.lease_token
+        assert token is not None, "a claimed task has a lease token"
+        return token
+
+    @property
+    def error(self) -> str:
+        if isinstance(self.outcome, Failed):
+            return self.outcome.error
+        return f"cancelled while running (attempt {self.entry.task.attempts})"
+
+    def settle(self, row: Task | None) -> None:
+        if not self.reported.done():
+            self.reported.set_result(row)
+
+
+@dataclass(eq=False)
 class _Running:
     """A task this worker holds, from its claim until its outcome is reported."""
 
     task: Task
     context: TaskContext
     started: float
+    ended: float | None = None
     runner: asyncio.Task[None] | None = None
 
     @property
@@ -108,7 +137,8 @@ class _Running:
         return f"task {task.id} {task.name!r} attempt {task.attempts}/{task.max_attempts}"
 
     def elapsed(self) -> float:
-        return monotonic() - self.started
+        """Seconds the handler ran (so far, while it runs)."""
+        return (self.ended or monotonic()) - self.started
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -185,6 +215,8 @@ class Worker:
         self._listening = asyncio.Event()
         self._register_lock = asyncio.Lock()
         self._running: dict[UUID, _Running] = {}
+        self._unreported: list[_Report] = []
+        self._reports_waiting = asyncio.Event()
         # set on any connection trouble: a claim may have committed without its answer arriving
         self._answers_lost = False
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
@@ -230,6 +262,7 @@ class Worker:
             if not await self._register():
                 return
             background.append(asyncio.create_task(self._heartbeat_loop(), name="taskq-heartbeat"))
+            background.append(asyncio.create_task(self._report_loop(), name="taskq-report"))
             self.ready.set()
             log.info(
                 "worker %s (%s) ready: queues %s, concurrency %d, %s, lease %gs, poll %gs; "
@@ -420,6 +453,7 @@ class Worker:
         log.info("%s started (queue %s)", entry.label, entry.task.queue)
         try:
             outcome = await self._invoke(entry)
+            entry.ended = monotonic()
             await self._report(entry, outcome)
         except Exception:
             log.exception("%s: the worker failed to run or report it", entry.label)
@@ -475,7 +509,7 @@ class Worker:
         return Succeeded(value)
 
     async def _report(self, entry: _Running, outcome: Outcome) -> None:
-        task = entry.task
+        """Hand the outcome to the reporter and wait until the database has it."""
         if isinstance(outcome, Cancelled) and outcome.reason == "shutdown":
             # unregister_worker hands it back: QUEUED again, this attempt not counted
             log.warning(
@@ -484,57 +518,96 @@ class Worker:
                 entry.elapsed(),
             )
             return
-        call: Callable[[Connection], Awaitable[Task]]
-        if isinstance(outcome, Succeeded):
-            result = outcome.result
+        reported: asyncio.Future[Task | None] = asyncio.get_running_loop().create_future()
+        self._unreported.append(_Report(entry, outcome, reported))
+        self._reports_waiting.set()
+        row = await reported
+        if row is not None:
+            self._log_outcome(entry, outcome, row)
 
-            async def call(conn: Connection) -> Task:
-                return await client.complete(conn, task.id, self._token(task), result)
+    async def _report_loop(self) -> None:
+        """Report outcomes in batches: every outcome that arrived while the previous call ran
+        goes in the next ``complete_many`` / ``fail_many`` call (one alone: ``complete`` /
+        ``fail``). A single task is reported as soon as it ends; under load, one round trip and
+        one commit serve many."""
+        while True:
+            await self._reports_waiting.wait()
+            self._reports_waiting.clear()
+            waiting, self._unreported = self._unreported, []
+            completions = [r for r in waiting if isinstance(r.outcome, Succeeded)]
+            failures = [r for r in waiting if not isinstance(r.outcome, Succeeded)]
+            for group in (completions, failures):
+                for start in range(0, len(group), REPORT_BATCH):
+                    batch = group[start : start + REPORT_BATCH]
+                    try:
+                        await self._settle(batch)
+                    except Exception:
+                        log.exception("reporting %d outcome(s) failed", len(batch))
+                        for report in batch:
+                            report.settle(None)
 
-        else:
-            error = (
-                outcome.error
-                if isinstance(outcome, Failed)
-                else f"cancelled while running (attempt {task.attempts})"
-            )
-
-            async def call(conn: Connection) -> Task:
-                return await client.fail(conn, task.id, self._token(task), error)
-
+    async def _settle(self, group: list[_Report]) -> None:
+        """One call for the group, retried while the database is away; when one task of a batch
+        is no longer this worker's (the batch call changes nothing then), one call per task."""
         backoff = Backoff()
         while True:
             try:
-                row = await self._db(call)
+                rows = await self._db(functools.partial(self._outcome_call, group))
             except Unavailable as problem:
                 if self._abandon.is_set():
-                    log.error(
-                        "%s: outcome not reported, the database is away (%s)", entry.label, problem
-                    )
+                    for report in group:
+                        log.error(
+                            "%s: outcome not reported, the database is away (%s)",
+                            report.entry.label,
+                            problem,
+                        )
+                        report.settle(None)
                     return
                 delay = backoff.next()
                 log.warning(
-                    "%s: cannot report its outcome (%s); retrying in %.1fs",
-                    entry.label,
+                    "cannot report the outcome of %d task(s) (%s); retrying in %.1fs",
+                    len(group),
                     problem,
                     delay,
                 )
                 await self._sleep(delay, self._abandon)
                 continue
-            except (Conflict, NotFound) as problem:
+            except TaskqError as problem:
+                if len(group) > 1:
+                    for report in group:
+                        await self._settle([report])
+                    return
+                entry = group[0].entry
                 log.warning(
-                    "%s ended after %.3fs, but the task is no longer this worker's: %s",
+                    "%s ended after %.3fs, but its outcome was refused: %s",
                     entry.label,
                     entry.elapsed(),
                     problem,
                 )
+                group[0].settle(None)
                 return
-            break
-        self._log_outcome(entry, outcome, row)
+            for report, row in zip(group, rows, strict=True):
+                report.settle(row)
+            return
 
     @staticmethod
-    def _token(task: Task) -> UUID:
-        assert task.lease_token is not None, "a claimed task has a lease token"
-        return task.lease_token
+    async def _outcome_call(group: list[_Report], conn: Connection) -> list[Task]:
+        """complete / fail for one task, complete_many / fail_many for more (one kind a group)."""
+        completions = [
+            client.Completion(r.entry.task.id, r.token, r.outcome.result)
+            for r in group
+            if isinstance(r.outcome, Succeeded)
+        ]
+        if len(completions) == 1:
+            one = completions[0]
+            return [await client.complete(conn, one.task_id, one.lease_token, one.result)]
+        if completions:
+            return await client.complete_many(conn, completions)
+        failures = [client.Failure(r.entry.task.id, r.token, r.error) for r in group]
+        if len(failures) == 1:
+            failure = failures[0]
+            return [await client.fail(conn, failure.task_id, failure.lease_token, failure.error)]
+        return await client.fail_many(conn, failures)
 
     @staticmethod
     def _log_outcome(entry: _Running, outcome: Outcome, row: Task) -> None:

@@ -325,3 +325,69 @@ async def test_a_full_worker_sleeps_while_notifications_arrive(
             assert (await finished(aconn, task_id)).status == "COMPLETED"
     # a loop that spun on the wake-up event would have burnt most of that second
     assert cpu < 0.25 * wall, (cpu, wall)
+
+
+async def test_outcomes_that_end_together_are_reported_in_one_call(
+    database_url: str, aconn: AsyncConn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = Registry()
+    gate = asyncio.Event()
+
+    @registry.task("gated")
+    async def gated(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        await gate.wait()
+        if payload["fail"]:
+            raise RuntimeError("gated failure")
+        return {"n": payload["n"]}
+
+    calls: list[tuple[str, int, str]] = []
+
+    def spy(name: str) -> None:
+        original = getattr(client, name)
+
+        async def wrapper(conn: AsyncConn, items: list[Any]) -> list[Task]:
+            try:
+                rows: list[Task] = await original(conn, items)
+            except Exception as error:
+                calls.append((name, len(items), type(error).__name__))
+                raise
+            calls.append((name, len(items), "ok"))
+            return rows
+
+        monkeypatch.setattr(client, name, wrapper)
+
+    spy("complete_many")
+    spy("fail_many")
+    await client.set_concurrency(aconn, "default", None)
+    async with running_worker(database_url, registry=registry, concurrency=10):
+        ids = await client.enqueue_many(
+            aconn,
+            [
+                {"name": "gated", "payload": {"n": n, "fail": n >= 4}, "max_attempts": 1}
+                for n in range(7)
+            ],
+        )
+
+        async def all_running() -> bool:
+            return all([(await client.get_task(aconn, i)).status == "RUNNING" for i in ids])
+
+        await await_until(all_running, 10, "all seven running")
+        # the lease of task 0 went to someone else: a batch with it is refused as a whole
+        await aconn.execute(
+            "UPDATE taskq.tasks SET lease_token = gen_random_uuid() WHERE id = %s", (ids[0],)
+        )
+        gate.set()
+        for task_id in ids[1:]:
+            await finished(aconn, task_id)
+        stolen = await client.get_task(aconn, ids[0])
+    assert calls == [("complete_many", 4, "Conflict"), ("fail_many", 3, "ok")]
+    assert stolen.status == "RUNNING"  # refused: not this worker's to complete
+    for n, task_id in enumerate(ids[1:], start=1):
+        done = await client.get_task(aconn, task_id)
+        if n < 4:
+            assert done.status == "COMPLETED"
+            assert done.result == {"n": n}
+        else:
+            assert done.status == "FAILED"
+            assert done.last_error is not None
+            assert done.last_error.startswith("RuntimeError: gated failure")

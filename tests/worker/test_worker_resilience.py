@@ -111,7 +111,7 @@ async def test_an_outcome_is_reported_once_the_database_accepts_connections_agai
         done = await finished(aconn, task_id, within=15)
     assert done.status == "COMPLETED"
     assert done.attempts == 1
-    assert "cannot report its outcome" in caplog.text
+    assert "cannot report the outcome of 1 task(s)" in caplog.text
 
 
 async def test_a_claim_whose_answer_was_lost_is_run_all_the_same(
