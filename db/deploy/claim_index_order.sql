@@ -1,0 +1,17 @@
+-- Deploy taskq:claim_index_order
+-- requires: claim
+--
+-- claim_next reads each queue in the order of the tasks_claimable index and never sorts the
+-- backlog. Its per-queue LIMIT comes from a join (the queue's free slots), so the planner
+-- guesses that a claim fetches a tenth of the due tasks; once the table also keeps many
+-- finished tasks, reading every due task through tasks_scheduled and sorting them looks cheaper
+-- to it, and each claim then costs time in proportion to the backlog (make bench: 10k queued
+-- beside 1M COMPLETED rows, claim p50 6.9 ms instead of 1.8 ms). enable_sort = off, for the
+-- duration of a claim_next call only, makes the index-ordered path win whatever the statistics
+-- say; the sorts that have no alternative (of a few rows, in the small CTEs) still run.
+-- Changes no function body; raises nothing.
+BEGIN;
+
+ALTER FUNCTION taskq.claim_next(uuid, text[], text[], interval, integer) SET enable_sort = off;
+
+COMMIT;
