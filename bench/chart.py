@@ -67,10 +67,15 @@ def _bars(
                 text = f"{v:,.0f}" if v >= 10 else f"{v:.2f}"
                 ax.text(x, v, text, ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(groups)
+    ax.set_xticklabels(groups, fontsize=8)
     ax.set_ylabel(unit)
+    top = max((v for _, _, values in series for v in values), default=0.0)
     if log:
         ax.set_yscale("log")
+        if top > 0:
+            ax.set_ylim(top=top * 4)
+    elif top > 0:
+        ax.set_ylim(top=top * 1.2)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
@@ -172,9 +177,9 @@ def _latency(ax: Any, r: Recorder) -> None:
 def _growth(ax: Any, r: Recorder) -> None:
     found = r.find("taskq", "claim latency")
     groups = [
-        f"{f.settings['queued']:,} queued"
-        + (" (one call)" if f.settings.get("queued_together") else "")
-        + (f"\n+ {f.settings['finished']:,} finished" if f.settings.get("finished") else "")
+        f"{_short(f.settings['queued'])} queued"
+        + (" in one call" if f.settings.get("queued_together") else "")
+        + (f"\n+ {_short(f.settings['finished'])} finished" if f.settings.get("finished") else "")
         for f in found
     ]
     series = [
@@ -190,3 +195,23 @@ def _growth(ax: Any, r: Recorder) -> None:
             f"{memory.value:.0f} MiB (ready: {memory.detail.get('rss_ready_mib')} MiB)"
         )
     ax.set_title("taskq claim_next latency as the table grows" + extra)
+
+
+def _short(count: int) -> str:
+    if count >= 1_000_000 and count % 1_000_000 == 0:
+        return f"{count // 1_000_000}M"
+    if count >= 1_000 and count % 1_000 == 0:
+        return f"{count // 1_000}k"
+    return f"{count:,}"
+
+
+def redraw(path: Path) -> Path:
+    """Draw the chart of a results file again (after a change to this module)."""
+    import json
+
+    document = json.loads(path.read_text())
+    recorder = Recorder({})
+    recorder.figures = [Figure(**f) for f in document["figures"]]
+    chart = path.with_suffix(".png")
+    draw(recorder, chart, document["run"])
+    return chart

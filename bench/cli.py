@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="print the tables of a results file in Markdown (for the README) and exit",
     )
+    parser.add_argument(
+        "--redraw",
+        type=Path,
+        metavar="JSON",
+        help="draw the chart of a results file again, beside it, and exit",
+    )
     return parser
 
 
@@ -105,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.markdown is not None:
         print(report.markdown_from_file(args.markdown), end="")
+        return 0
+    if args.redraw is not None:
+        from bench import chart as chart_module
+
+        print(f"wrote {_relative(chart_module.redraw(args.redraw))}")
         return 0
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     scale = QUICK if args.quick else FULL
