@@ -2,8 +2,9 @@
 
 One asyncio process. Every queue decision is a SQL function: the loop only calls
 ``claim_next`` (with a batch as large as its free capacity), then ``complete`` or ``fail``
-with the lease token, ``heartbeat`` every third of the lease, and ``unregister_worker`` on the
-way out. Three background jobs share the work:
+with the lease token (``complete_many`` / ``fail_many`` for outcomes that arrive together),
+``heartbeat`` every third of the lease, and ``unregister_worker`` on the way out. Background
+jobs share the work:
 
 - the claim loop claims while there is capacity, then sleeps until a NOTIFY on channel
   ``taskq`` names one of its queues, a handler finishes, the next scheduled task falls due
@@ -11,7 +12,8 @@ way out. Three background jobs share the work:
   notification hid);
 - the listener holds one dedicated LISTEN connection, reconnected with backoff when it drops;
 - the heartbeat extends the leases and learns which running tasks were cancelled (at once
-  when a NOTIFY on ``taskq_cancel`` carries this worker's id).
+  when a NOTIFY on ``taskq_cancel`` carries this worker's id);
+- the reporter sends the outcomes of finished handlers, in batches under load.
 
 When the database goes away every call fails with :class:`~taskq.errors.Unavailable`; the
 worker logs it, retries with backoff and goes on. Results of handlers that finished meanwhile
