@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +44,13 @@ def fail_many(conn: Conn, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return conn.execute(
         "SELECT id, status, last_error, attempts FROM taskq.fail_many(%s)", (Jsonb(items),)
     ).fetchall()
+
+
+def server_clock(conn: Conn) -> datetime:
+    """The server's clock now; ``now()`` inside a later statement would be later than the call."""
+    value = one(conn, "SELECT clock_timestamp()")
+    assert isinstance(value, datetime)
+    return value
 
 
 def item(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -161,6 +168,7 @@ def test_fail_many_retries_fails_and_cancels_as_fail_does(conn: Conn, worker_id:
     spent = claimed(conn, worker_id, 1, max_attempts=1)[0]
     asked = claimed(conn, worker_id, 1, max_attempts=3)[0]
     conn.execute("SELECT taskq.cancel(%s)", (asked["id"],))
+    before = server_clock(conn)
     rows = fail_many(
         conn,
         [
@@ -174,12 +182,9 @@ def test_fail_many_retries_fails_and_cancels_as_fail_does(conn: Conn, worker_id:
         (spent["id"], "FAILED", "bust"),
         (asked["id"], "CANCELLED", "stopped"),
     ]
-    delay = one(
-        conn,
-        "SELECT scheduled_at - now() FROM taskq.tasks WHERE id = %s",
-        (retried["id"],),
-    )
-    assert timedelta(seconds=9) < delay <= timedelta(seconds=10)
+    after = server_clock(conn)
+    scheduled_at = task(conn, retried["id"])["scheduled_at"]
+    assert before + timedelta(seconds=10) <= scheduled_at <= after + timedelta(seconds=10)
     errors = task(conn, spent["id"])["errors"]
     assert [e["error"] for e in errors] == ["bust"]
     assert running_count(conn) == 0
@@ -187,10 +192,12 @@ def test_fail_many_retries_fails_and_cancels_as_fail_does(conn: Conn, worker_id:
 
 def test_fail_many_without_a_delay_uses_the_backoff(conn: Conn, worker_id: UUID) -> None:
     [row] = claimed(conn, worker_id, 1)
+    before = server_clock(conn)
     fail_many(conn, [item(row, error="later")])
-    delay = one(conn, "SELECT scheduled_at - now() FROM taskq.tasks WHERE id = %s", (row["id"],))
-    # backoff(1) is 2 s with +/- 25% jitter
-    assert timedelta(seconds=1.5) <= delay <= timedelta(seconds=2.5)
+    after = server_clock(conn)
+    scheduled_at = task(conn, row["id"])["scheduled_at"]
+    # backoff(1) is 2 s with +/- 25% jitter, counted from the moment fail_many ran
+    assert before + timedelta(seconds=1.5) <= scheduled_at <= after + timedelta(seconds=2.5)
 
 
 def test_fail_many_frees_the_slots(conn: Conn, worker_id: UUID) -> None:
