@@ -1,6 +1,7 @@
 -- Verify taskq:claim_index_order
--- 1 / 0 (division_by_zero) when claim_next does not carry the setting
+-- 1 / 0 (division_by_zero) when claim_next does not carry both settings
 SELECT 1 / count(*)
 FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure
-  AND 'enable_sort=off' = ANY (p.proconfig);
+  AND 'enable_sort=off' = ANY (p.proconfig)
+  AND 'jit=off' = ANY (p.proconfig);

@@ -35,13 +35,14 @@ def index_scans(conn: Conn) -> dict[str, int]:
     return {str(name): int(scans) for name, scans in rows}
 
 
-def test_claim_next_carries_the_setting(conn: Conn) -> None:
+def test_claim_next_carries_the_settings(conn: Conn) -> None:
     config = one(
         conn,
         "SELECT proconfig FROM pg_proc"
         " WHERE oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure",
     )
     assert "enable_sort=off" in config
+    assert "jit=off" in config
     assert "search_path=taskq, pg_temp" in config
 
 
