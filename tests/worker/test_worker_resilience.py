@@ -13,6 +13,7 @@ from taskq import client
 from tests.conftest import PgServer, database_name
 from tests.worker.helpers import await_until, running_worker
 from tests.worker.test_worker_loop import finished, reaches
+from worker import Registry, TaskContext
 
 AsyncConn = psycopg.AsyncConnection[Any]
 
@@ -94,15 +95,25 @@ async def test_an_outcome_is_reported_once_the_database_accepts_connections_agai
     database = database_name(database_url)
     admin = await psycopg.AsyncConnection.connect(pg_server.admin_url, autocommit=True)
     caplog.set_level(logging.WARNING, logger="taskq.worker")
+    # the handler ends when the test says so: only once the worker is shut out
+    gate = asyncio.Event()
+    registry = Registry()
+
+    @registry.task("gated")
+    async def gated(payload: dict[str, Any], ctx: TaskContext) -> str:
+        await gate.wait()
+        return "done"
+
     # connect_timeout 0.5 s: a call waits that long for a connection, then is retried
-    async with running_worker(database_url, connect_timeout=0.5) as w:
-        task_id = await client.enqueue(aconn, "sleep", {"seconds": 0.5})
+    async with running_worker(database_url, connect_timeout=0.5, registry=registry) as w:
+        task_id = await client.enqueue(aconn, "gated")
         await reaches(aconn, task_id, "RUNNING")
         # shut the worker out: new connections refused, its open ones terminated
         await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
         try:
             await terminate_worker_backends(aconn)
-            await asyncio.sleep(2.0)  # the handler ends meanwhile; its report must wait
+            gate.set()
+            await asyncio.sleep(1.5)  # the handler has ended; its report must wait
             assert w.running == 1
             assert (await client.get_task(aconn, task_id)).status == "RUNNING"
         finally:
@@ -110,6 +121,7 @@ async def test_an_outcome_is_reported_once_the_database_accepts_connections_agai
             await admin.close()
         done = await finished(aconn, task_id, within=15)
     assert done.status == "COMPLETED"
+    assert done.result == "done"
     assert done.attempts == 1
     assert "cannot report the outcome of 1 task(s)" in caplog.text
 
