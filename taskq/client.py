@@ -152,6 +152,10 @@ REGISTER_WORKER = "SELECT taskq.register_worker(%(name)s, %(queues)s, %(host)s, 
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
 RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
 NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
+# by the server's clock, so that a worker whose clock differs from the server's still wakes on time
+SECONDS_UNTIL_DUE = (
+    "SELECT extract(epoch FROM taskq.next_due(%(queues)s) - clock_timestamp())::float8"
+)
 SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s)"
 PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
 RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
@@ -360,6 +364,14 @@ async def rescue_expired(conn: Connection) -> int:
 async def next_due(conn: Connection, queues: Sequence[str] | None = None) -> datetime | None:
     value = await _value(conn, NEXT_DUE, {"queues": None if queues is None else list(queues)})
     return value if isinstance(value, datetime) else None
+
+
+async def seconds_until_due(conn: Connection, queues: Sequence[str] | None = None) -> float | None:
+    """Seconds from now until :func:`next_due`, by the server's clock (not positive: due
+    already); None when no scheduled task waits."""
+    params = {"queues": None if queues is None else list(queues)}
+    value = await _value(conn, SECONDS_UNTIL_DUE, params)
+    return None if value is None else float(value)
 
 
 def _queue(row: dict[str, Any]) -> Queue:

@@ -33,7 +33,7 @@ import socket
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from time import monotonic
 from typing import Any, TypeVar
 from uuid import UUID
@@ -58,6 +58,8 @@ POOL_APPLICATION = "taskq-worker"
 LISTEN_APPLICATION = "taskq-worker-listen"
 # at most this many outcomes in one complete_many / fail_many call
 REPORT_BATCH = 500
+# wake this long after a scheduled task falls due, so that the claim sees it due
+DUE_MARGIN = 0.001
 
 T = TypeVar("T")
 
@@ -368,9 +370,6 @@ class Worker:
                             batch_size=free,
                         )
                     )
-                    due = None
-                    if len(tasks) < free:
-                        due = await self._db(lambda conn: client.next_due(conn, self.queues))
                 except NotFound:
                     await self._reregister(worker_id)
                     continue
@@ -384,8 +383,15 @@ class Worker:
                     self._start(task)
                 if len(tasks) == free:
                     continue  # a full batch: there may be more, as soon as capacity frees
-                if due is not None:
-                    timeout = min(timeout, self._seconds_until(due))
+                # The tasks run already; now, when does the next scheduled one fall due?
+                try:
+                    wait = await self._db(lambda conn: client.seconds_until_due(conn, self.queues))
+                except TaskqError as error:
+                    log.warning("cannot read the schedule (%s)", error)
+                    wait, timeout = None, backoff.next()
+                if wait is not None:
+                    # Due already (it fell due after the claim looked): look again at once.
+                    timeout = min(timeout, max(wait, 0.0) + DUE_MARGIN)
             await self._sleep(timeout, self._wake)
 
     async def _adopt_lost_claims(self, worker_id: UUID) -> int:
@@ -423,12 +429,6 @@ class Worker:
                 if after is None:
                     break
         return adopted
-
-    @staticmethod
-    def _seconds_until(due: datetime) -> float:
-        wait = (due - datetime.now(UTC)).total_seconds()
-        # Due already by this clock but not by the database's: look again shortly.
-        return wait + 0.001 if wait > 0 else 0.05
 
     @staticmethod
     async def _sleep(seconds: float, event: asyncio.Event) -> None:

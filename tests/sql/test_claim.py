@@ -5,6 +5,7 @@ from uuid import UUID
 
 import psycopg
 
+from taskq import client
 from tests.sql.conftest import Conn, claim, enqueue, one, raises_sqlstate, task
 
 
@@ -138,3 +139,21 @@ def test_freed_slot_notifies(conn: Conn, worker_id: UUID, database_url: str) -> 
         conn.execute("SELECT taskq.complete(%s, %s)", (task_id, row["lease_token"]))
         notes = list(listener.notifies(timeout=2, stop_after=1))
     assert [n.payload for n in notes] == ["default"]
+
+
+async def test_seconds_until_due_counts_by_the_servers_clock(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        assert await client.seconds_until_due(conn, ["soon"]) is None
+        await client.enqueue(
+            conn, "x", queue="soon", scheduled_at=datetime.now(UTC) + timedelta(seconds=30)
+        )
+        await client.enqueue(
+            conn, "x", queue="later", scheduled_at=datetime.now(UTC) + timedelta(hours=2)
+        )
+        wait = await client.seconds_until_due(conn, ["soon"])
+        assert wait is not None
+        assert 28 < wait <= 30
+        later = await client.seconds_until_due(conn, None)
+        assert later is not None
+        assert 28 < later <= 30
+        assert await client.seconds_until_due(conn, ["nowhere"]) is None
