@@ -1,7 +1,8 @@
 -- Verify taskq:claim_index_order
--- 1 / 0 (division_by_zero) when claim_next does not carry both settings
+-- 1 / 0 (division_by_zero) when claim_next does not carry every setting
 SELECT 1 / count(*)
 FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure
   AND 'enable_sort=off' = ANY (p.proconfig)
-  AND 'jit=off' = ANY (p.proconfig);
+  AND p.proconfig @> ARRAY['jit=off', 'plan_cache_mode=force_generic_plan', 'enable_seqscan=off',
+                           'enable_hashjoin=off'];

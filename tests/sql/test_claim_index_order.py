@@ -43,6 +43,9 @@ def test_claim_next_carries_the_settings(conn: Conn) -> None:
     )
     assert "enable_sort=off" in config
     assert "jit=off" in config
+    assert "plan_cache_mode=force_generic_plan" in config
+    assert "enable_seqscan=off" in config
+    assert "enable_hashjoin=off" in config
     assert "search_path=taskq, pg_temp" in config
 
 
