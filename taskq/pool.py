@@ -6,7 +6,9 @@ import weakref
 from time import monotonic
 from typing import Any
 
+import msgspec
 from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 # A connection handed back less than this many seconds ago is handed out again unchecked.
@@ -37,6 +39,13 @@ class _Freshness:
             await AsyncConnectionPool.check_connection(conn)
 
 
+async def configure(conn: AsyncConnection[Any]) -> None:
+    """Settings of every pooled connection: json and jsonb columns (payload, result, errors)
+    decoded by msgspec, several times faster than the standard library's json module that
+    psycopg uses by default, with the same Python values for what PostgreSQL sends."""
+    set_json_loads(msgspec.json.decode, conn)
+
+
 def make_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, name: str = "taskq"
 ) -> AsyncConnectionPool[AsyncConnection[Any]]:
@@ -49,6 +58,7 @@ def make_pool(
         kwargs={"autocommit": True, "application_name": name},
         open=False,
         timeout=10,
+        configure=configure,
         check=freshness.check,
         reset=freshness.returned,
     )

@@ -59,3 +59,16 @@ async def test_an_idle_connection_closed_by_the_server_is_replaced_before_use(
         second = await backend_pid(pool)
     assert second != first
     assert first in checks
+
+
+JSON_VALUES = """SELECT '{"a": [1, 2.5, null, true, "x"], "b": {}}'::jsonb,
+                         '["é", 12345678901234567890]'::json"""
+
+
+async def test_pooled_connections_read_json_columns_as_python_values(database_url: str) -> None:
+    async with (
+        taskq_pool.make_pool(database_url, min_size=1, max_size=1) as pool,
+        pool.connection() as conn,
+    ):
+        row = await (await conn.execute(JSON_VALUES)).fetchone()
+    assert row == ({"a": [1, 2.5, None, True, "x"], "b": {}}, ["é", 12345678901234567890])
