@@ -89,10 +89,13 @@ BEGIN
     ORDER BY s.id
     FOR UPDATE;
     FOR freed IN
-        SELECT t.queue, t.slot FROM unnest(_settle_many.settled) AS t ORDER BY t.slot NULLS LAST
+        SELECT t.queue, t.slot FROM unnest(_settle_many.settled) AS t WHERE t.slot IS NOT NULL ORDER BY t.slot
     LOOP
         PERFORM taskq._release_slot(freed.queue, freed.slot);
     END LOOP;
+    -- Tasks of unlimited queues hold no slot: one notification per queue, not one per task.
+    PERFORM pg_notify('taskq', q.queue)
+    FROM (SELECT DISTINCT t.queue FROM unnest(_settle_many.settled) AS t WHERE t.slot IS NULL) AS q;
     RETURN QUERY
     SELECT s.* FROM unnest(_settle_many.settled) AS s
     JOIN unnest(_settle_many.task_ids) WITH ORDINALITY AS i (id, ordinal) ON i.id = s.id
