@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO
@@ -195,9 +194,9 @@ def _banner(args: argparse.Namespace, source: DatabaseSource) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.cli import import_handlers
+    from worker.cli import import_handlers, setup_logging
 
-    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    setup_logging(args.log_level, LOG_FORMAT)
     import_handlers(args.imports)
     check_port_free(args.host, args.port)
     configured = (

@@ -42,6 +42,7 @@ class TaskContext:
         # Two flags for two worlds: the event loop awaits the asyncio one, threads the other.
         self.cancel_event = asyncio.Event()
         self._thread_flag = threading.Event()
+        self._waiters: list[asyncio.Future[None]] = []
 
     @property
     def cancelled(self) -> bool:
@@ -58,6 +59,20 @@ class TaskContext:
             self.cancel_reason = reason
         self._thread_flag.set()
         self.cancel_event.set()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    def cancellation(self) -> asyncio.Future[None]:
+        """A future that resolves once the task is cancelled (at once if it is already): the
+        worker waits on it beside the handler. Cancelling the future only stops the waiting."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.cancel_reason is not None:
+            waiter.set_result(None)
+        else:
+            self._waiters.append(waiter)
+        return waiter
 
     def __repr__(self) -> str:
         return (

@@ -135,7 +135,7 @@ class _Running:
     ended: float | None = None
     runner: asyncio.Task[None] | None = None
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
         task = self.task
         return f"task {task.id} {task.name!r} attempt {task.attempts}/{task.max_attempts}"
@@ -476,7 +476,7 @@ class Worker:
             running = run_in_daemon_thread(
                 handler.function, task.payload, context, name=f"taskq-task-{task.id}"
             )
-        asked = asyncio.ensure_future(context.cancel_event.wait())
+        asked = context.cancellation()
         try:
             await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -116,13 +116,17 @@ async def test_context_cancellation_reaches_both_worlds() -> None:
     assert ctx.wait_cancelled(0.01) is False
     waiter = threading.Thread(target=ctx.wait_cancelled, args=(5,))
     waiter.start()
+    pending = ctx.cancellation()
+    assert not pending.done()
     ctx.request_cancel("cancelled")
+    assert pending.done()
     ctx.request_cancel("shutdown")  # the first reason wins
     waiter.join(5)
     assert not waiter.is_alive()
     assert ctx.cancelled
     assert ctx.cancel_reason == "cancelled"
     await asyncio.wait_for(ctx.cancel_event.wait(), 1)
+    await asyncio.wait_for(ctx.cancellation(), 1)
 
 
 def test_worker_rejects_bad_options() -> None:
