@@ -86,20 +86,26 @@ BEGIN
                 coalesce(jsonb_typeof(enqueue_many.tasks), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT e.ordinal, jsonb_typeof(e.task) AS kind, k.key INTO problem
-    FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)
-    LEFT JOIN LATERAL jsonb_object_keys(CASE WHEN jsonb_typeof(e.task) = 'object' THEN e.task END) AS k (key)
-        ON k.key NOT IN ('name', 'payload', 'priority', 'scheduled_at', 'queue', 'max_attempts')
-    WHERE jsonb_typeof(e.task) <> 'object' OR k.key IS NOT NULL
-    ORDER BY e.ordinal
-    LIMIT 1;
-    IF problem.kind IS DISTINCT FROM 'object' AND problem.ordinal IS NOT NULL THEN
-        RAISE EXCEPTION 'task #% must be a JSON object, not %', problem.ordinal, problem.kind
-            USING ERRCODE = 'invalid_parameter_value';
-    ELSIF problem.key IS NOT NULL THEN
-        RAISE EXCEPTION 'task #% has an unknown key "%"', problem.ordinal, problem.key
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'the keys are name, payload, priority, scheduled_at, queue and max_attempts';
+    -- One cheap pass over the array; the slower query below finds the first bad element.
+    IF NOT coalesce((SELECT bool_and(CASE WHEN jsonb_typeof(e.task) = 'object'
+                                          THEN e.task - ARRAY['name', 'payload', 'priority', 'scheduled_at', 'queue', 'max_attempts'] = '{}'::jsonb
+                                          ELSE false END)
+                     FROM jsonb_array_elements(enqueue_many.tasks) AS e (task)), true) THEN
+        SELECT e.ordinal, jsonb_typeof(e.task) AS kind, k.key INTO problem
+        FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)
+        LEFT JOIN LATERAL jsonb_object_keys(CASE WHEN jsonb_typeof(e.task) = 'object' THEN e.task END) AS k (key)
+            ON k.key NOT IN ('name', 'payload', 'priority', 'scheduled_at', 'queue', 'max_attempts')
+        WHERE jsonb_typeof(e.task) <> 'object' OR k.key IS NOT NULL
+        ORDER BY e.ordinal
+        LIMIT 1;
+        IF problem.kind IS DISTINCT FROM 'object' AND problem.ordinal IS NOT NULL THEN
+            RAISE EXCEPTION 'task #% must be a JSON object, not %', problem.ordinal, problem.kind
+                USING ERRCODE = 'invalid_parameter_value';
+        ELSIF problem.key IS NOT NULL THEN
+            RAISE EXCEPTION 'task #% has an unknown key "%"', problem.ordinal, problem.key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'the keys are name, payload, priority, scheduled_at, queue and max_attempts';
+        END IF;
     END IF;
 
     PERFORM taskq._ensure_queue(q.queue)
@@ -122,7 +128,9 @@ BEGIN
                i.queue, i.name, i.payload, i.priority, i.scheduled_at, i.max_attempts
         FROM input i
         -- the checks run row by row before the insert; any failure aborts the whole call
-        WHERE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal))
+        WHERE CASE WHEN i.name IS NOT NULL AND btrim(i.name) <> '' AND jsonb_typeof(i.payload) = 'object'
+                        AND i.max_attempts >= 1 THEN true
+                   ELSE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal)) END
         RETURNING t.id, t.queue
     ), notified AS (
         SELECT pg_notify('taskq', n.queue) FROM (SELECT DISTINCT ins.queue FROM inserted ins) n
