@@ -34,6 +34,7 @@ from bench.scale import Scale
 from bench.server import BenchServer
 from taskq import client
 from taskq.pgserver import free_port
+from taskq.pool import configure
 
 QUEUE = "bench"
 REMAINING = "SELECT count(*) FROM taskq.tasks WHERE status IN ('QUEUED', 'RUNNING')"
@@ -373,6 +374,7 @@ async def _client_loop_drain(server: BenchServer, tasks: int, batch: int) -> Dra
     url = server.create_database("clientloop", taskq=True)
     try:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await configure(conn)  # what the worker's pooled connections use
             await client.set_concurrency(conn, QUEUE, None)
             await client.enqueue_many(conn, [{"name": "bench.noop", "queue": QUEUE}] * tasks)
             worker_id = await client.register_worker(conn, "bench-loop")
