@@ -383,6 +383,10 @@ class Worker:
                     self._start(task)
                 if len(tasks) == free:
                     continue  # a full batch: there may be more, as soon as capacity frees
+                if tasks:
+                    # Let the new tasks reach their handlers before this loop's next query.
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
                 # The tasks run already; now, when does the next scheduled one fall due?
                 try:
                     wait = await self._db(lambda conn: client.seconds_until_due(conn, self.queues))
