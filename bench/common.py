@@ -56,6 +56,7 @@ SHOWN_SETTINGS = {
     "queued_together": "queued_together",
     "slots": "slots",
     "task_seconds": "task_s",
+    "pause_s": "pause_s",
     "driver": "driver",
 }
 

@@ -217,6 +217,19 @@ def evaluate(recorder: Recorder) -> list[Target]:
                 p50 <= 3 and p99 <= 10,
             )
         )
+    back_to_back = recorder.find("taskq", "claim round trip", pause_s=0.0)
+    paused = [f for f in recorder.find("taskq", "claim round trip") if f.settings["pause_s"]]
+    if back_to_back and paused:
+        ratio = paused[0].value / back_to_back[0].value
+        targets.append(
+            Target(
+                f"(context) claim round trip after a {paused[0].settings['pause_s'] * 1000:g} ms "
+                "pause / back to back",
+                "-",
+                f"{ratio:.2f}x ({paused[0].value:.2f} vs {back_to_back[0].value:.2f} ms)",
+                None,
+            )
+        )
     lateness = recorder.best("taskq", "scheduled lateness")
     if lateness is None:
         targets.append(Target("scheduled lateness p99", "<= 50 ms", "not measured", None))

@@ -502,7 +502,7 @@ def run_slots(server: BenchServer, recorder: Recorder, scale: Scale, progress: P
 
 # --- latency and lateness ----------------------------------------------------------------------
 def latency_steps(scale: Scale) -> int:
-    return 2
+    return 3
 
 
 def run_latency(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress) -> None:
@@ -537,6 +537,24 @@ def run_latency(server: BenchServer, recorder: Recorder, scale: Scale, progress:
             )
             progress.advance()
 
+            progress.start("taskq: claim round trip, back to back and after a pause")
+            for pause in (0.0, scale.latency_gap):
+                times = asyncio.run(_claim_round_trips(url, scale.latency_samples, pause))
+                recorder.add(
+                    "taskq",
+                    "claim round trip",
+                    spread(times)["p50"],
+                    "ms",
+                    {"clients": 1, "batch_size": 1, "count": len(times), "pause_s": pause},
+                    {
+                        **spread(times),
+                        "measured_as": "client.claim_next of one due task, from the call to its "
+                        "answer, each task enqueued and completed outside the timing; pause_s: "
+                        "the client sleeps that long before each claim, as an idle worker does",
+                    },
+                )
+            progress.advance()
+
             progress.start(f"taskq: lateness of {scale.lateness_samples} scheduled tasks")
             late = _lateness(url, scale)
             stats = spread(late)
@@ -555,6 +573,26 @@ def run_latency(server: BenchServer, recorder: Recorder, scale: Scale, progress:
             progress.advance()
     finally:
         server.drop_database(url)
+
+
+async def _claim_round_trips(url: str, count: int, pause: float) -> list[float]:
+    queue = f"roundtrip{int(pause * 1000)}"
+    times: list[float] = []
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await configure(conn)
+        worker_id = await client.register_worker(conn, "bench-round-trip")
+        for n in range(count + 10):  # the first ten warm up, not counted
+            await client.enqueue(conn, "bench.noop", queue=queue)
+            if pause:
+                await asyncio.sleep(pause)
+            started = time.perf_counter()
+            [task] = await client.claim_next(conn, worker_id, queues=[queue])
+            if n >= 10:
+                times.append((time.perf_counter() - started) * 1000)
+            assert task.lease_token is not None
+            await client.complete(conn, task.id, task.lease_token)
+        await client.unregister_worker(conn, worker_id)
+    return times
 
 
 def _latency_samples(url: str, scale: Scale) -> tuple[list[float], list[float], list[Any]]:
