@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, Recorder
+from bench.scale import FULL
 
 COLOURS = {
     "floor": "#9e9e9e",
@@ -82,8 +83,8 @@ def _bars(
 
 def _drains(ax: Any, r: Recorder) -> None:
     groups = ["1 process / client", "2 processes / clients"]
-    batch = r.best("taskq", "drain", processes=1)
-    size = batch.settings.get("batch_size") if batch is not None else 50
+    # the floor's batched claim, the size the drain target compares against
+    size = FULL.drain_batch
     series = [
         (
             f"floor claim (batch {size})",
