@@ -211,6 +211,9 @@ class Worker:
         self.worker_id: UUID | None = None
         #: set once the worker is listening and registered, cleared when it has left
         self.ready = asyncio.Event()
+        #: set once the worker claims nothing more after :meth:`stop` (a claim already sent
+        #: when stop was called has returned, and its tasks run within the grace period)
+        self.claims_stopped = asyncio.Event()
         self._stopping = asyncio.Event()
         self._force = asyncio.Event()
         self._abandon = asyncio.Event()
@@ -281,6 +284,7 @@ class Worker:
                 ", ".join(self.handler_names()),
             )
             await self._claim_loop()
+            self.claims_stopped.set()
             await self._drain()
             await self._unregister()
         finally:

@@ -108,10 +108,10 @@ def test_sigterm_mid_task_lets_it_finish_within_the_grace(
         task_id = enqueue(conn, "sleep", {"seconds": 1.5})
         wait_until(lambda: task_row(conn, task_id)["status"] == "RUNNING", 10, "claimed")
         process.signal(signal.SIGTERM)
-        time.sleep(0.3)
+        # the claim loop has ended once the worker waits for its running task
+        wait_until(lambda: "waiting up to 20s for 1 running task(s)" in process.log(), 10, "drain")
         late = enqueue(conn, "echo")  # enqueued after SIGTERM: not claimed any more
         assert process.wait(20) == 0
-        assert "waiting up to 20s for 1 running task(s)" in process.log()
     final = task_row(conn, task_id)
     assert final["status"] == "COMPLETED"
     assert final["attempts"] == 1

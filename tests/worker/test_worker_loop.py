@@ -288,6 +288,8 @@ async def test_stop_lets_running_tasks_finish_within_the_grace(
         worker_id = w.worker_id
         assert worker_id is not None
         w.stop()
+        # a claim sent just before stop() may still return a task; none is sent after it
+        await asyncio.wait_for(w.claims_stopped.wait(), 5)
         queued_later = await client.enqueue(aconn, "echo")
         await asyncio.sleep(1.0)
     done = await client.get_task(aconn, task_id)
