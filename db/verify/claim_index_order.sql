@@ -3,6 +3,5 @@
 SELECT 1 / count(*)
 FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure
-  AND 'enable_sort=off' = ANY (p.proconfig)
-  AND p.proconfig @> ARRAY['jit=off', 'plan_cache_mode=force_generic_plan', 'enable_seqscan=off',
-                           'enable_hashjoin=off'];
+  AND p.proconfig @> ARRAY['enable_sort=off', 'jit=off', 'plan_cache_mode=force_generic_plan',
+                           'enable_seqscan=off', 'enable_hashjoin=off'];
