@@ -1,17 +1,69 @@
 -- Deploy taskq:claim to pg (reworked after v0.1.0)
--- requires: claim@v0.1.0, claim_index_order
+-- requires: claim@v0.1.0, claim_index_order, uuid_v7
 --
 -- claim_next(worker_id, queues, names, lease, batch_size) with names given reads each name's
 -- tasks through an index that leads with queue and name (tasks_claimable_by_name), so that a
 -- worker that handles only some names does not read the tasks of other names ahead of them
 -- (make bench: 100,000 such tasks ahead of the handled ones). It keeps the order (HIGH first,
 -- then earliest scheduled_at, then oldest) among the names given, and the settings of
--- claim_index_order, which a CREATE OR REPLACE sets afresh. Raises what v0.1.0's did.
+-- claim_index_order, which a CREATE OR REPLACE sets afresh.
+-- claim_next and rescue_expired count by the moment of the call (clock_timestamp()), not by the
+-- start of the transaction (now()): the due time, started_at and the lease of a claim, and the
+-- expiry that rescue compares with. A claim late in a long transaction got a lease shorter than
+-- it asked for, and the task could be rescued and claimed again while it ran.
+-- claim_next raises what v0.1.0's did, and 22008 for a lease that ends after 9999-12-31 UTC.
 BEGIN;
 
 -- The claim of given names reads only this partial index, name by name.
 CREATE INDEX tasks_claimable_by_name ON taskq.tasks (queue, name, priority DESC, scheduled_at, id)
     WHERE status = 'QUEUED';
+
+CREATE OR REPLACE FUNCTION taskq.rescue_expired()
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    rescued integer := 0;
+    task record;
+    -- the moment of the call, not the start of its transaction: leases end in that clock
+    moment timestamptz := clock_timestamp();
+BEGIN
+    FOR task IN
+        -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
+        -- and concurrent claims (which all rescue lazily) never wait for one another here.
+        WITH expired AS (
+            SELECT t.id, t.slot FROM taskq.tasks t
+            WHERE t.status = 'RUNNING' AND t.lease_expires_at < moment
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE taskq.tasks t
+        SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
+            scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                                THEN moment ELSE t.scheduled_at END,
+            finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                               THEN NULL ELSE moment END,
+            last_error = format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id),
+            errors = t.errors || jsonb_build_object(
+                'attempt', t.attempts, 'at', moment,
+                'error', format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id)),
+            lease_token = NULL,
+            lease_expires_at = NULL
+        FROM expired e
+        WHERE t.id = e.id
+        RETURNING t.queue, e.slot
+    LOOP
+        PERFORM taskq._release_slot(task.queue, task.slot);
+        rescued := rescued + 1;
+    END LOOP;
+    RETURN rescued;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.rescue_expired() IS
+    'Sends RUNNING tasks whose lease ran out back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left; a lease ran out when it ends before the moment of the call. Returns how many. claim_next calls it too.';
 
 CREATE OR REPLACE FUNCTION taskq.claim_next(
     worker_id uuid,
@@ -36,6 +88,10 @@ DECLARE
     row record;
     claimed taskq.tasks;
     left_behind text[];
+    -- The moment of the claim, not the start of its transaction: a claim made late in a long
+    -- transaction gets the whole lease it asks for. A variable, so that the statement compares
+    -- with a parameter, as the index conditions need, not a volatile call per row.
+    moment timestamptz;
 BEGIN
     IF claim_next.batch_size IS NULL OR claim_next.batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', coalesce(claim_next.batch_size::text, 'NULL')
@@ -45,6 +101,7 @@ BEGIN
         RAISE EXCEPTION 'lease must be a positive interval, not %', coalesce(claim_next.lease::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM taskq._check_until(clock_timestamp(), claim_next.lease, 'lease');
     IF NOT EXISTS (SELECT 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id) THEN
         RAISE EXCEPTION 'worker % is not registered', claim_next.worker_id
             USING ERRCODE = 'no_data_found', HINT = 'register it with taskq.register_worker() first';
@@ -53,6 +110,8 @@ BEGIN
     -- Recovery never depends on a particular worker being alive: every claim rescues first.
     PERFORM taskq.rescue_expired();
     PERFORM pg_advisory_xact_lock_shared(taskq._claim_lock_key(), 1);
+    -- after the rescue, so that the tasks it made due now are due for this claim
+    moment := clock_timestamp();
 
     -- One statement takes slots and tasks together. Per open queue it locks up to batch_size
     -- free slot rows, then at most that many of the queue's best due tasks, both with
@@ -85,7 +144,7 @@ BEGIN
             CROSS JOIN LATERAL (
                 SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
                 WHERE claim_next.names IS NULL
-                  AND t.queue = c.queue AND t.status = 'QUEUED' AND t.scheduled_at <= now()
+                  AND t.queue = c.queue AND t.status = 'QUEUED' AND t.scheduled_at <= moment
                 ORDER BY t.priority DESC, t.scheduled_at, t.id
                 LIMIT c.free
                 FOR UPDATE SKIP LOCKED
@@ -99,7 +158,7 @@ BEGIN
             CROSS JOIN (SELECT DISTINCT n.name FROM unnest(claim_next.names) AS n (name)) n
             CROSS JOIN LATERAL (
                 SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
-                WHERE t.queue = c.queue AND t.name = n.name AND t.status = 'QUEUED' AND t.scheduled_at <= now()
+                WHERE t.queue = c.queue AND t.name = n.name AND t.status = 'QUEUED' AND t.scheduled_at <= moment
                 ORDER BY t.priority DESC, t.scheduled_at, t.id
                 LIMIT c.free
                 FOR UPDATE SKIP LOCKED
@@ -126,11 +185,11 @@ BEGIN
             UPDATE taskq.tasks t
             SET status = 'RUNNING',
                 attempts = t.attempts + 1,
-                started_at = now(),
+                started_at = moment,
                 finished_at = NULL,
                 worker_id = claim_next.worker_id,
                 lease_token = gen_random_uuid(),
-                lease_expires_at = now() + claim_next.lease,
+                lease_expires_at = moment + claim_next.lease,
                 slot = a.slot
             FROM assigned a
             WHERE t.id = a.id
@@ -147,14 +206,14 @@ BEGIN
         RETURN NEXT claimed;
     END LOOP;
     -- Tasks this claim locked but did not take (a full batch drawn from several queues, or
-    -- from several names) were
-    -- skipped by concurrent claims: wake the workers so that one of them takes them now.
+    -- from several names) were skipped by concurrent claims: wake the workers so that one of
+    -- them takes them now.
     PERFORM pg_notify('taskq', q) FROM unnest(left_behind) AS q;
     RETURN;
 END;
 $$;
 
 COMMENT ON FUNCTION taskq.claim_next(uuid, text[], text[], interval, integer) IS
-    'Takes up to batch_size due QUEUED tasks (of the given names; NULL = any) of unpaused queues with a free slot (HIGH first, then earliest scheduled_at, then oldest), marks them RUNNING with a lease and a fresh lease_token, and returns them. P0002 for an unregistered worker.';
+    'Takes up to batch_size due QUEUED tasks (of the given names; NULL = any) of unpaused queues with a free slot (HIGH first, then earliest scheduled_at, then oldest), marks them RUNNING with a lease from the moment of the call and a fresh lease_token, and returns them. P0002 for an unregistered worker; 22023 batch_size < 1 or lease not positive; 22008 a lease that ends after 9999.';
 
 COMMIT;

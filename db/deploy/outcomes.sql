@@ -1,32 +1,50 @@
--- Deploy taskq:outcomes
--- requires: claim
+-- Deploy taskq:outcomes to pg (reworked after v0.1.0)
+-- requires: outcomes@v0.1.0, enqueue, uuid_v7
 --
--- How a worker reports what became of a task it holds. Both are fenced by the lease_token of
--- the current claim: a worker whose lease ran out and whose task went to another changes nothing.
---   taskq.backoff(attempt) returns the wait before the next attempt: 2^attempt seconds, at most
---       one hour, with +/- 25% jitter so that failures in a burst do not retry in lockstep.
---       Replace it with CREATE OR REPLACE to change the policy for every queue.
---   taskq.complete(task_id, lease_token, result) RUNNING -> COMPLETED; returns the task.
---   taskq.fail(task_id, lease_token, error, retry_delay) RUNNING -> QUEUED after retry_delay
---       (default: backoff(attempts)) while attempts remain, else FAILED; CANCELLED instead when
---       cancellation was asked. Keeps the error as last_error and in the errors history.
--- Both free the task's slot and raise P0002 for an unknown task, 55000 when the task is not
--- RUNNING or the lease_token is not its current one.
+--   taskq.backoff(attempt) for attempt n >= 1 returns 2^n seconds times a random factor in
+--       [0.75, 1.25), then capped at 1 hour: always within [0.75 * 2^n s, 1 hour]. (v0.1.0 capped
+--       first and jittered after, up to 75 minutes, and took NULL or a negative attempt.)
+--       22004 for NULL, 22023 for n < 1.
+--   taskq.complete(task_id, lease_token, result) as before; finished_at is the moment of the
+--       call (clock_timestamp(), not the start of its transaction); 22023 for a result nested
+--       deeper than 64 levels (taskq._check_depth), which no worker or client could decode.
+--   taskq.fail(task_id, lease_token, error, retry_delay) as before, its times the moment of the
+--       call; 22008 for a retry_delay that ends after 9999-12-31 UTC (infinity, say).
 BEGIN;
 
-CREATE FUNCTION taskq.backoff(attempt integer)
+CREATE FUNCTION taskq._backoff_problem(attempt integer)
+RETURNS interval
+LANGUAGE plpgsql
+IMMUTABLE
+AS $$
+BEGIN
+    IF _backoff_problem.attempt IS NULL THEN
+        RAISE EXCEPTION 'backoff: attempt must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RAISE EXCEPTION 'backoff: attempt must be at least 1, not %', _backoff_problem.attempt
+        USING ERRCODE = 'invalid_parameter_value', HINT = 'attempts count from 1';
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._backoff_problem(integer) IS
+    'Internal: raises 22004 / 22023 for an attempt backoff does not take; backoff calls it only for such an attempt.';
+
+CREATE OR REPLACE FUNCTION taskq.backoff(attempt integer)
 RETURNS interval
 LANGUAGE sql
 VOLATILE
 AS $$
-    SELECT least(interval '1 hour', interval '1 second' * power(2, least(backoff.attempt, 20)))
-           * (0.75 + random() / 2)
+    -- the jitter first, then the cap: never more than an hour (2^12 s is already more)
+    SELECT CASE WHEN backoff.attempt >= 1
+                THEN least(interval '1 hour',
+                           interval '1 second' * power(2, least(backoff.attempt, 20)) * (0.75 + random() / 2))
+                ELSE taskq._backoff_problem(backoff.attempt) END
 $$;
 
 COMMENT ON FUNCTION taskq.backoff(integer) IS
-    'The wait before retrying after the given failed attempt: 2^attempt seconds (at most 1 hour), +/- 25% jitter.';
+    'The wait before retrying after failed attempt n (n >= 1): 2^n seconds times a random factor in [0.75, 1.25), then at most 1 hour. 22004 NULL; 22023 n < 1.';
 
-CREATE FUNCTION taskq.complete(task_id uuid, lease_token uuid, result jsonb DEFAULT NULL)
+CREATE OR REPLACE FUNCTION taskq.complete(task_id uuid, lease_token uuid, result jsonb DEFAULT NULL)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -36,9 +54,10 @@ AS $$
 DECLARE
     done taskq.tasks;
 BEGIN
+    PERFORM taskq._check_depth(complete.result, 'result');
     UPDATE taskq.tasks t
     SET status = 'COMPLETED',
-        finished_at = now(),
+        finished_at = clock_timestamp(),
         result = complete.result,
         lease_token = NULL,
         lease_expires_at = NULL
@@ -53,9 +72,9 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.complete(uuid, uuid, jsonb) IS
-    'RUNNING -> COMPLETED with an optional JSON result; frees the slot. P0002 unknown task; 55000 not RUNNING or not the current lease_token.';
+    'RUNNING -> COMPLETED with an optional JSON result (nested at most 64 levels, else 22023); finished_at is the moment of the call; frees the slot. P0002 unknown task; 55000 not RUNNING or not the current lease_token.';
 
-CREATE FUNCTION taskq.fail(task_id uuid, lease_token uuid, error text, retry_delay interval DEFAULT NULL)
+CREATE OR REPLACE FUNCTION taskq.fail(task_id uuid, lease_token uuid, error text, retry_delay interval DEFAULT NULL)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -64,20 +83,23 @@ SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     failed taskq.tasks;
+    -- the moment of the call, not the start of its transaction; one for the whole statement
+    moment timestamptz := clock_timestamp();
 BEGIN
     IF fail.retry_delay < interval '0' THEN
         RAISE EXCEPTION 'retry_delay must not be negative, not %', fail.retry_delay
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM taskq._check_until(moment, fail.retry_delay, 'retry_delay');
     UPDATE taskq.tasks t
     SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
         scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
-                            THEN now() + coalesce(fail.retry_delay, taskq.backoff(t.attempts))
+                            THEN moment + coalesce(fail.retry_delay, taskq.backoff(t.attempts))
                             ELSE t.scheduled_at END,
         finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
-                           THEN NULL ELSE now() END,
+                           THEN NULL ELSE moment END,
         last_error = fail.error,
-        errors = t.errors || jsonb_build_object('attempt', t.attempts, 'at', now(), 'error', fail.error),
+        errors = t.errors || jsonb_build_object('attempt', t.attempts, 'at', moment, 'error', fail.error),
         lease_token = NULL,
         lease_expires_at = NULL
     WHERE t.id = fail.task_id AND t.status = 'RUNNING' AND t.lease_token = fail.lease_token
@@ -91,6 +113,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.fail(uuid, uuid, text, interval) IS
-    'RUNNING -> QUEUED after retry_delay (default taskq.backoff) while attempts remain, else FAILED; CANCELLED when cancellation was asked. Keeps every error. P0002 / 55000 as complete.';
+    'RUNNING -> QUEUED after retry_delay (default taskq.backoff) while attempts remain, else FAILED; CANCELLED when cancellation was asked. Keeps every error; times are the moment of the call. 22023 negative retry_delay, 22008 one that ends after 9999; P0002 / 55000 as complete.';
 
 COMMIT;

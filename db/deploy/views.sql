@@ -9,6 +9,8 @@
 --       Such a task keeps waiting, its attempts untouched, until a worker that handles it runs.
 --   taskq.queue_stats gains a last column, unhandled: the queue's due QUEUED tasks counted in
 --       unhandled_tasks.
+--   taskq.list_tasks(..., page_size) raises 22023 for a page_size that is NULL or outside
+--       1..1000 (it returned nothing for NULL, 0 or a negative size).
 BEGIN;
 
 CREATE VIEW taskq.unhandled_tasks AS
@@ -49,5 +51,37 @@ GROUP BY q.name, q.concurrency, q.paused;
 
 COMMENT ON VIEW taskq.queue_stats IS
     'One row per queue: settings, tasks per state, the wait of the longest-due QUEUED task, and how many due tasks no live worker handles (unhandled).';
+
+CREATE OR REPLACE FUNCTION taskq.list_tasks(
+    status taskq.status DEFAULT NULL,
+    queue text DEFAULT NULL,
+    name text DEFAULT NULL,
+    after uuid DEFAULT NULL,
+    page_size integer DEFAULT 50
+)
+RETURNS SETOF taskq.tasks
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+BEGIN
+    IF list_tasks.page_size IS NULL OR list_tasks.page_size < 1 OR list_tasks.page_size > 1000 THEN
+        RAISE EXCEPTION 'page_size must be between 1 and 1000, not %', coalesce(list_tasks.page_size::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT t.* FROM taskq.tasks t
+    WHERE (list_tasks.status IS NULL OR t.status = list_tasks.status)
+      AND (list_tasks.queue IS NULL OR t.queue = list_tasks.queue)
+      AND (list_tasks.name IS NULL OR t.name = list_tasks.name)
+      AND (list_tasks.after IS NULL OR t.id < list_tasks.after)
+    ORDER BY t.id DESC
+    LIMIT list_tasks.page_size;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.list_tasks(taskq.status, text, text, uuid, integer) IS
+    'A keyset page of 1 to 1000 tasks, newest first: ids below after (NULL: from the newest) matching every filter given. 22023 for a page_size outside 1..1000.';
 
 COMMIT;

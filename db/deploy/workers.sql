@@ -1,5 +1,5 @@
 -- Deploy taskq:workers to pg (reworked after v0.1.0)
--- requires: workers@v0.1.0
+-- requires: workers@v0.1.0, uuid_v7
 --
 -- A worker says which task names it has handlers for, so that a person can see the tasks that
 -- no running worker will take (taskq.unhandled_tasks, queue_stats.unhandled).
@@ -7,6 +7,10 @@
 --   taskq.register_worker(name, queues, host, pid, task_names) returns the new worker's uuid
 --       (UUIDv7); it replaces the 4-argument form, so calls by name or position keep working.
 --       22023 for an empty name or a task_names array with a NULL or empty element.
+--   taskq.unregister_worker(worker_id) and taskq.heartbeat(worker_id, lease) as before, their
+--       times the moment of the call (clock_timestamp()), not the start of its transaction: a
+--       heartbeat late in a long transaction extends a lease by all of lease. heartbeat raises
+--       22008 for a lease that ends after 9999-12-31 UTC.
 BEGIN;
 
 ALTER TABLE taskq.workers ADD COLUMN task_names text[];
@@ -48,5 +52,83 @@ $$;
 
 COMMENT ON FUNCTION taskq.register_worker(text, text[], text, integer, text[]) IS
     'Registers a worker with the task names it handles (NULL = any); returns its id for claim_next, heartbeat and unregister_worker. 22023 for an empty name or task name.';
+
+CREATE OR REPLACE FUNCTION taskq.unregister_worker(worker_id uuid)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    handed_back integer := 0;
+    task record;
+    moment timestamptz := clock_timestamp();
+BEGIN
+    DELETE FROM taskq.workers w WHERE w.id = unregister_worker.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', unregister_worker.worker_id USING ERRCODE = 'no_data_found';
+    END IF;
+    FOR task IN
+        WITH held AS (
+            SELECT t.id, t.slot FROM taskq.tasks t
+            WHERE t.worker_id = unregister_worker.worker_id AND t.status = 'RUNNING'
+            FOR UPDATE
+        )
+        UPDATE taskq.tasks t
+        SET status = CASE WHEN t.cancel_requested THEN 'CANCELLED'::taskq.status ELSE 'QUEUED' END,
+            finished_at = CASE WHEN t.cancel_requested THEN moment END,
+            scheduled_at = CASE WHEN t.cancel_requested THEN t.scheduled_at ELSE moment END,
+            attempts = t.attempts - 1,
+            lease_token = NULL,
+            lease_expires_at = NULL
+        FROM held h
+        WHERE t.id = h.id
+        RETURNING t.queue, h.slot
+    LOOP
+        PERFORM taskq._release_slot(task.queue, task.slot);
+        handed_back := handed_back + 1;
+    END LOOP;
+    RETURN handed_back;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.unregister_worker(uuid) IS
+    'Removes a worker and hands its RUNNING tasks back (due now, the interrupted attempt not counted). Returns how many. P0002 for an unknown worker.';
+
+CREATE OR REPLACE FUNCTION taskq.heartbeat(worker_id uuid, lease interval DEFAULT '30 seconds')
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    -- the moment of the call, not the start of its transaction: the lease runs from it
+    moment timestamptz := clock_timestamp();
+BEGIN
+    IF heartbeat.lease IS NULL OR heartbeat.lease <= interval '0' THEN
+        RAISE EXCEPTION 'lease must be a positive interval, not %', coalesce(heartbeat.lease::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM taskq._check_until(moment, heartbeat.lease, 'lease');
+    UPDATE taskq.workers w SET heartbeat_at = moment WHERE w.id = heartbeat.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id
+            USING ERRCODE = 'no_data_found', HINT = 'register it again with taskq.register_worker()';
+    END IF;
+    -- Expired leases not yet rescued are extended too: the worker is evidently alive.
+    RETURN QUERY
+    WITH extended AS (
+        UPDATE taskq.tasks t SET lease_expires_at = moment + heartbeat.lease
+        WHERE t.worker_id = heartbeat.worker_id AND t.status = 'RUNNING'
+        RETURNING t.id, t.cancel_requested
+    )
+    SELECT e.id FROM extended e WHERE e.cancel_requested;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.heartbeat(uuid, interval) IS
+    'Extends the leases of a worker''s RUNNING tasks to the moment of the call + lease; returns the ids of those whose cancellation was asked. P0002 for an unknown worker; 22023 lease not positive; 22008 a lease that ends after 9999.';
 
 COMMIT;

@@ -1,6 +1,51 @@
 -- Revert taskq:claim from pg: back to v0.1.0's claim_next (with the settings of claim_index_order).
 BEGIN;
 
+CREATE OR REPLACE FUNCTION taskq.rescue_expired()
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    rescued integer := 0;
+    task record;
+BEGIN
+    FOR task IN
+        -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
+        -- and concurrent claims (which all rescue lazily) never wait for one another here.
+        WITH expired AS (
+            SELECT t.id, t.slot FROM taskq.tasks t
+            WHERE t.status = 'RUNNING' AND t.lease_expires_at < now()
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE taskq.tasks t
+        SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
+            scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                                THEN now() ELSE t.scheduled_at END,
+            finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                               THEN NULL ELSE now() END,
+            last_error = format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id),
+            errors = t.errors || jsonb_build_object(
+                'attempt', t.attempts, 'at', now(),
+                'error', format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id)),
+            lease_token = NULL,
+            lease_expires_at = NULL
+        FROM expired e
+        WHERE t.id = e.id
+        RETURNING t.queue, e.slot
+    LOOP
+        PERFORM taskq._release_slot(task.queue, task.slot);
+        rescued := rescued + 1;
+    END LOOP;
+    RETURN rescued;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.rescue_expired() IS
+    'Sends RUNNING tasks whose lease ran out back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left. Returns how many. claim_next calls it too.';
+
 CREATE OR REPLACE FUNCTION taskq.claim_next(
     worker_id uuid,
     queues text[] DEFAULT NULL,

@@ -1,6 +1,31 @@
 -- Revert taskq:views from pg: back to v0.1.0's queue_stats, without unhandled_tasks.
 BEGIN;
 
+CREATE OR REPLACE FUNCTION taskq.list_tasks(
+    status taskq.status DEFAULT NULL,
+    queue text DEFAULT NULL,
+    name text DEFAULT NULL,
+    after uuid DEFAULT NULL,
+    page_size integer DEFAULT 50
+)
+RETURNS SETOF taskq.tasks
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    SELECT t.* FROM taskq.tasks t
+    WHERE (list_tasks.status IS NULL OR t.status = list_tasks.status)
+      AND (list_tasks.queue IS NULL OR t.queue = list_tasks.queue)
+      AND (list_tasks.name IS NULL OR t.name = list_tasks.name)
+      AND (list_tasks.after IS NULL OR t.id < list_tasks.after)
+    ORDER BY t.id DESC
+    LIMIT greatest(list_tasks.page_size, 0)
+$$;
+
+COMMENT ON FUNCTION taskq.list_tasks(taskq.status, text, text, uuid, integer) IS
+    'A keyset page of tasks, newest first: ids below after (NULL: from the newest) matching every filter given.';
+
 DROP VIEW taskq.queue_stats;
 
 CREATE VIEW taskq.queue_stats AS

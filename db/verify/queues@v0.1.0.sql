@@ -1,0 +1,8 @@
+-- Verify taskq:queues
+SELECT name, concurrency, paused, excess, created_at FROM taskq.queues WHERE false;
+SELECT id, queue, task_id FROM taskq.slots WHERE false;
+SELECT pg_catalog.has_function_privilege('taskq.set_concurrency(text, integer)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq.pause_queue(text)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq.resume_queue(text)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq._ensure_queue(text)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq._release_slot(text, bigint)', 'execute');
