@@ -2,6 +2,8 @@
 
 Each SQL string is named after the function it calls. Rows map to msgspec Structs. Database
 errors leave through :func:`taskq.errors.translate` as NotFound / Conflict / InvalidArgument.
+On connections set up by :func:`taskq.decoding.configure` (every pooled one), a task row with a
+value Python cannot represent still decodes: see :attr:`Task.undecodable`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from taskq.decoding import Undecodable
 from taskq.errors import translate
 
 Priority = Literal["LOW", "MEDIUM", "HIGH"]
@@ -26,7 +29,13 @@ Connection = psycopg.AsyncConnection[Any]
 
 
 class Task(msgspec.Struct, kw_only=True):
-    """A row of taskq.tasks."""
+    """A row of taskq.tasks.
+
+    ``undecodable`` names the columns whose value Python cannot represent (a payload nested too
+    deep to decode, a time outside years 1-9999), with why; their fields hold a stand-in (an
+    empty payload or errors list, None, the earliest or latest datetime). It is empty for every
+    row the SQL functions wrote: they refuse such values.
+    """
 
     id: UUID
     queue: str
@@ -48,6 +57,7 @@ class Task(msgspec.Struct, kw_only=True):
     lease_expires_at: datetime | None
     cancel_requested: bool
     slot: int | None
+    undecodable: dict[str, str] = {}
 
     def time_to_execute(self, now: datetime) -> float | None:
         """Seconds: finished - started, or elapsed while RUNNING, else None."""
@@ -115,7 +125,17 @@ async def _value(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
         return None if row is None else row[0]
 
 
+# stand-ins of the fields a None cannot stand in for
+_EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {"payload": dict, "errors": list}
+
+
 def _task(row: dict[str, Any]) -> Task:
+    undecodable = {key: value for key, value in row.items() if type(value) is Undecodable}
+    if undecodable:
+        row = dict(row, undecodable={key: value.reason for key, value in undecodable.items()})
+        for key, value in undecodable.items():
+            empty = _EMPTY.get(key)
+            row[key] = value.placeholder if empty is None else empty()
     return msgspec.convert(row, Task, from_attributes=False, strict=False)
 
 

@@ -168,6 +168,13 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n\n{details}"
 
 
+def undecodable_error(task: Task) -> str:
+    """The error of a task whose row holds values Python cannot represent: it cannot run."""
+    return "; ".join(
+        f"{column} cannot be decoded: {reason}" for column, reason in task.undecodable.items()
+    )
+
+
 def first_line(text: str) -> str:
     return text.splitlines()[0] if text else text
 
@@ -474,6 +481,8 @@ class Worker:
 
     async def _invoke(self, entry: _Running) -> Outcome:
         task, context = entry.task, entry.context
+        if task.undecodable:
+            return Failed(undecodable_error(task))
         handler = self.handler(task.name)
         if handler is None:
             return Failed(f"no handler registered for '{task.name}'")
