@@ -181,6 +181,11 @@ def _growth(ax: Any, r: Recorder) -> None:
         f"{_short(f.settings['queued'])} queued"
         + (" in one call" if f.settings.get("queued_together") else "")
         + (f"\n+ {_short(f.settings['finished'])} finished" if f.settings.get("finished") else "")
+        + (
+            f"\nbehind {_short(f.settings['unhandled_ahead'])} unhandled"
+            if f.settings.get("unhandled_ahead")
+            else ""
+        )
         for f in found
     ]
     series = [

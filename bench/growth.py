@@ -1,10 +1,12 @@
 """Growth: does a claim slow down as the table fills? And the memory of a long-running worker.
 
 Claim latency is the round trip of ``taskq.claim_next(batch_size => 1)`` from the typed client,
-timed one claim at a time (each claimed task is then completed, untimed), on three tables:
-a small queue, a large queue, and the small queue beside a large number of COMPLETED tasks kept
-in the table. The large tables are filled with one ``INSERT ... SELECT`` into taskq.tasks (the
-bench's shortcut for setup; apps use enqueue_many) and then ``VACUUM ANALYZE``d.
+timed one claim at a time (each claimed task is then completed, untimed), on these tables:
+a small queue, a large queue, the small queue beside a large number of COMPLETED tasks kept
+in the table, and the small queue behind 100,000 due tasks of a name the claiming worker has
+no handler for (it claims ``names => ['bench.noop']``, as a worker does by default). The large
+tables are filled with one ``INSERT ... SELECT`` into taskq.tasks (the bench's shortcut for
+setup; apps use enqueue_many) and then ``VACUUM ANALYZE``d.
 
 Memory: the resident set of one ``taskq worker`` process (VmRSS, and its peak VmHWM) when it
 is ready, and after it has run ``memory_tasks`` no-op tasks.
@@ -32,7 +34,7 @@ from taskq import client
 FILL = """
 INSERT INTO taskq.tasks (queue, name, status, attempts, created_at, scheduled_at,
                          started_at, finished_at)
-SELECT %(queue)s, 'bench.noop', %(status)s::taskq.status, s.finished::int, s.at,
+SELECT %(queue)s, %(name)s, %(status)s::taskq.status, s.finished::int, s.at,
        CASE WHEN %(together)s THEN %(base)s ELSE s.at END,
        CASE WHEN s.finished THEN s.at + interval '1 ms' END,
        CASE WHEN s.finished THEN s.at + interval '2 ms' END
@@ -47,30 +49,33 @@ def steps(scale: Scale) -> int:
 
 
 def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress) -> None:
+    # (queued, finished, queued together, unhandled tasks ahead of the queued ones)
     cases = [
-        (scale.growth_small, 0, False),
-        (scale.growth_large, 0, False),
-        (scale.growth_small, scale.growth_large, False),
-        (scale.growth_small, scale.growth_large, True),
+        (scale.growth_small, 0, False, 0),
+        (scale.growth_large, 0, False, 0),
+        (scale.growth_small, scale.growth_large, False, 0),
+        (scale.growth_small, scale.growth_large, True, 0),
+        (scale.growth_small, 0, False, scale.growth_unhandled),
     ]
     urls: list[str] = []
     try:
         fills: list[float] = []
-        for queued, finished, together in cases:
+        for queued, finished, together, unhandled in cases:
             progress.start(
                 f"taskq: filling a table, {queued:,} queued{' together' if together else ''}, "
-                f"{finished:,} finished"
+                f"{finished:,} finished, {unhandled:,} unhandled ahead"
             )
             urls.append(server.create_database("growth", taskq=True))
-            fills.append(_fill(urls[-1], queued, finished, together))
+            fills.append(_fill(urls[-1], queued, finished, together, unhandled))
             progress.advance()
         progress.start(f"taskq: claim latency, {scale.growth_samples} claims on each table")
         # one claim on each table in turn: whatever else runs on the machine hits every case alike
-        latencies = asyncio.run(_claims(urls, scale.growth_samples))
+        names = [["bench.noop"] if unhandled else None for *_, unhandled in cases]
+        latencies = asyncio.run(_claims(urls, names, scale.growth_samples))
     finally:
         for url in urls:
             server.drop_database(url)
-    for (queued, finished, together), fill_seconds, samples in zip(
+    for (queued, finished, together, unhandled), fill_seconds, samples in zip(
         cases, fills, latencies, strict=True
     ):
         stats = spread(samples)
@@ -87,12 +92,14 @@ def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progres
                 "queue": "unlimited",
                 "reduced": scale.quick,
                 "queued_together": together,
+                "unhandled_ahead": unhandled,
             },
             {
                 **stats,
                 "fill_seconds": round(fill_seconds, 1),
                 "measured_as": "round trip of claim_next(batch_size => 1) through taskq.client, "
-                "one claim on each table in turn",
+                "one claim on each table in turn"
+                + (", names => ['bench.noop']" if unhandled else ""),
             },
         )
     progress.advance()
@@ -105,7 +112,9 @@ def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progres
     progress.advance()
 
 
-def _fill(url: str, queued: int, finished: int, together: bool = False) -> float:
+def _fill(
+    url: str, queued: int, finished: int, together: bool = False, unhandled: int = 0
+) -> float:
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT concurrency FROM taskq.set_concurrency(%s, NULL)", (QUEUE,))
@@ -119,21 +128,44 @@ def _fill(url: str, queued: int, finished: int, together: bool = False) -> float
                 FILL,
                 {
                     "queue": QUEUE,
+                    "name": "bench.noop",
                     "status": "COMPLETED",
                     "rows": finished,
                     "base": base,
                     "together": False,
                 },
             )
+        if unhandled:
+            # due before every queued task: a claim in queue order meets them first
+            conn.execute(
+                FILL,
+                {
+                    "queue": QUEUE,
+                    "name": "bench.unhandled",
+                    "status": "QUEUED",
+                    "rows": unhandled,
+                    "base": now - timedelta(milliseconds=queued + 1000),
+                    "together": False,
+                },
+            )
         conn.execute(
             FILL,
-            {"queue": QUEUE, "status": "QUEUED", "rows": queued, "base": now, "together": together},
+            {
+                "queue": QUEUE,
+                "name": "bench.noop",
+                "status": "QUEUED",
+                "rows": queued,
+                "base": now,
+                "together": together,
+            },
         )
         conn.execute("VACUUM ANALYZE taskq.tasks")
     return time.perf_counter() - started
 
 
-async def _claims(urls: list[str], samples: int) -> list[list[float]]:
+async def _claims(
+    urls: list[str], names: list[list[str] | None], samples: int
+) -> list[list[float]]:
     """Claim (timed) and complete (untimed) one task at a time on each database in turn."""
     latencies: list[list[float]] = [[] for _ in urls]
     conns = [await psycopg.AsyncConnection.connect(url, autocommit=True) for url in urls]
@@ -142,7 +174,9 @@ async def _claims(urls: list[str], samples: int) -> list[list[float]]:
         for n in range(samples + 20):
             for index, (conn, worker_id) in enumerate(zip(conns, workers, strict=True)):
                 started = time.perf_counter()
-                tasks = await client.claim_next(conn, worker_id, queues=[QUEUE], batch_size=1)
+                tasks = await client.claim_next(
+                    conn, worker_id, queues=[QUEUE], names=names[index], batch_size=1
+                )
                 elapsed = (time.perf_counter() - started) * 1000
                 if len(tasks) != 1:
                     raise BenchError(f"claim #{n} found {len(tasks)} tasks")

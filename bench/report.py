@@ -263,6 +263,7 @@ def evaluate(recorder: Recorder) -> list[Target]:
         queued=recorder_small(recorder),
         finished=0,
         queued_together=False,
+        unhandled_ahead=0,
     )
     for label, fig in (
         ("queued", _growth(recorder, queued=True)),
@@ -285,6 +286,20 @@ def evaluate(recorder: Recorder) -> list[Target]:
                 ratio <= 1.5,
             )
         )
+    behind = recorder.find("taskq", "claim latency", queued_together=False)
+    for fig in (f for f in behind if f.settings.get("unhandled_ahead")):
+        if small is None:
+            break
+        targets.append(
+            Target(
+                f"(context) claim p99 of some names, {fig.settings['queued']:,} queued behind "
+                f"{fig.settings['unhandled_ahead']:,} of other names / small case",
+                "-",
+                f"{fig.detail['p99'] / small.detail['p99']:.2f}x "
+                f"({fig.detail['p99']:.2f} vs {small.detail['p99']:.2f} ms)",
+                None,
+            )
+        )
     together = recorder.best("taskq", "claim latency", queued_together=True)
     if small is not None and together is not None:
         targets.append(
@@ -303,7 +318,7 @@ def evaluate(recorder: Recorder) -> list[Target]:
 def recorder_small(recorder: Recorder) -> int | None:
     found = [
         f
-        for f in recorder.find("taskq", "claim latency", queued_together=False)
+        for f in recorder.find("taskq", "claim latency", queued_together=False, unhandled_ahead=0)
         if f.settings.get("finished") == 0
     ]
     if not found:
@@ -313,7 +328,7 @@ def recorder_small(recorder: Recorder) -> int | None:
 
 def _growth(recorder: Recorder, *, queued: bool) -> Figure | None:
     small = recorder_small(recorder)
-    for figure in recorder.find("taskq", "claim latency", queued_together=False):
+    for figure in recorder.find("taskq", "claim latency", queued_together=False, unhandled_ahead=0):
         if queued and figure.settings.get("finished") == 0 and figure.settings["queued"] != small:
             return figure
         if not queued and figure.settings.get("finished", 0) > 0:

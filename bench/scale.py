@@ -42,6 +42,7 @@ class Scale:
     growth_small: int = 10_000
     growth_large: int = 1_000_000
     growth_samples: int = 2_000
+    growth_unhandled: int = 100_000
     memory_tasks: int = 100_000
 
     def floor_claim_rows(self, batch: int) -> int:

@@ -1,18 +1,36 @@
--- Deploy taskq:views
--- requires: tasks, queues
+-- Deploy taskq:views to pg (reworked after v0.1.0)
+-- requires: views@v0.1.0, workers
 --
--- Views for people in psql.
---   taskq.queue_stats: one row per queue with its settings, the number of tasks in each state
---       (queued = due now, scheduled = due later) and oldest_wait, the wait of the longest-due
---       QUEUED task.
---   taskq.task_info: the tasks' columns plus time_to_execute in seconds (finished - started,
---       or elapsed while RUNNING, else NULL).
---   taskq.list_tasks(status, queue, name, after, page_size) returns a keyset page of tasks,
---       newest first: the tasks with an id below ``after`` (NULL: from the newest) that match
---       every filter given. 22P02 for an unknown status.
+-- Which tasks wait for a handler, for people in psql.
+--   taskq.unhandled_tasks: one row per queue and task name with due QUEUED tasks that no live
+--       worker takes: none of the workers that heartbeated in the last 5 minutes serves the
+--       queue (workers.queues NULL = all) and handles the name (workers.task_names NULL = any).
+--       Columns queue, name, queued (how many), oldest_wait (the wait of the longest-due one).
+--       Such a task keeps waiting, its attempts untouched, until a worker that handles it runs.
+--   taskq.queue_stats gains a last column, unhandled: the queue's due QUEUED tasks counted in
+--       unhandled_tasks.
 BEGIN;
 
-CREATE VIEW taskq.queue_stats AS
+CREATE VIEW taskq.unhandled_tasks AS
+SELECT g.queue, g.name, g.queued, g.oldest_wait
+FROM (
+    SELECT t.queue, t.name, count(*) AS queued, now() - min(t.scheduled_at) AS oldest_wait
+    FROM taskq.tasks t
+    WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()
+    GROUP BY t.queue, t.name
+) g
+WHERE NOT EXISTS (
+    SELECT 1 FROM taskq.workers w
+    -- a worker heartbeats every third of its lease: one that has not for 5 minutes is gone
+    WHERE w.heartbeat_at > now() - interval '5 minutes'
+      AND (w.queues IS NULL OR g.queue = ANY (w.queues))
+      AND (w.task_names IS NULL OR g.name = ANY (w.task_names))
+);
+
+COMMENT ON VIEW taskq.unhandled_tasks IS
+    'Due QUEUED tasks per queue and name that no live worker (heartbeat in the last 5 minutes) serving the queue handles: they wait for a handler.';
+
+CREATE OR REPLACE VIEW taskq.queue_stats AS
 SELECT q.name AS queue,
        q.concurrency,
        q.paused,
@@ -23,45 +41,13 @@ SELECT q.name AS queue,
        count(t.id) FILTER (WHERE t.status = 'COMPLETED') AS completed,
        count(t.id) FILTER (WHERE t.status = 'FAILED') AS failed,
        count(t.id) FILTER (WHERE t.status = 'CANCELLED') AS cancelled,
-       now() - min(t.scheduled_at) FILTER (WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()) AS oldest_wait
+       now() - min(t.scheduled_at) FILTER (WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()) AS oldest_wait,
+       coalesce((SELECT sum(u.queued) FROM taskq.unhandled_tasks u WHERE u.queue = q.name), 0)::bigint AS unhandled
 FROM taskq.queues q
 LEFT JOIN taskq.tasks t ON t.queue = q.name
 GROUP BY q.name, q.concurrency, q.paused;
 
-COMMENT ON VIEW taskq.queue_stats IS 'One row per queue: settings, tasks per state, and the wait of the longest-due QUEUED task.';
-
-CREATE VIEW taskq.task_info AS
-SELECT t.*,
-       extract(epoch FROM CASE WHEN t.status = 'RUNNING' THEN now() - t.started_at
-                               WHEN t.finished_at IS NOT NULL THEN t.finished_at - t.started_at END
-       )::double precision AS time_to_execute
-FROM taskq.tasks t;
-
-COMMENT ON VIEW taskq.task_info IS 'The tasks with time_to_execute in seconds (finished - started, or elapsed while RUNNING).';
-
-CREATE FUNCTION taskq.list_tasks(
-    status taskq.status DEFAULT NULL,
-    queue text DEFAULT NULL,
-    name text DEFAULT NULL,
-    after uuid DEFAULT NULL,
-    page_size integer DEFAULT 50
-)
-RETURNS SETOF taskq.tasks
-LANGUAGE sql
-STABLE
-SECURITY DEFINER
-SET search_path = taskq, pg_temp
-AS $$
-    SELECT t.* FROM taskq.tasks t
-    WHERE (list_tasks.status IS NULL OR t.status = list_tasks.status)
-      AND (list_tasks.queue IS NULL OR t.queue = list_tasks.queue)
-      AND (list_tasks.name IS NULL OR t.name = list_tasks.name)
-      AND (list_tasks.after IS NULL OR t.id < list_tasks.after)
-    ORDER BY t.id DESC
-    LIMIT greatest(list_tasks.page_size, 0)
-$$;
-
-COMMENT ON FUNCTION taskq.list_tasks(taskq.status, text, text, uuid, integer) IS
-    'A keyset page of tasks, newest first: ids below after (NULL: from the newest) matching every filter given.';
+COMMENT ON VIEW taskq.queue_stats IS
+    'One row per queue: settings, tasks per state, the wait of the longest-due QUEUED task, and how many due tasks no live worker handles (unhandled).';
 
 COMMIT;

@@ -23,7 +23,7 @@ PUBLIC_FUNCTIONS = [
     "taskq.cancel(uuid)",
     "taskq.retry(uuid)",
     "taskq.get_task(uuid)",
-    "taskq.register_worker(text, text[], text, integer)",
+    "taskq.register_worker(text, text[], text, integer, text[])",
     "taskq.unregister_worker(uuid)",
     "taskq.rescue_expired()",
     "taskq.set_concurrency(text, integer)",
