@@ -31,6 +31,7 @@ QUEUE_COLUMNS = (
     "concurrency",
     "paused",
     "queued",
+    "unhandled",
     "scheduled",
     "running",
     "paused_tasks",

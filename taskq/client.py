@@ -94,6 +94,7 @@ class QueueStats(msgspec.Struct, kw_only=True):
     failed: int
     cancelled: int
     oldest_wait: timedelta | None
+    unhandled: int = 0
 
 
 class TaskPage(msgspec.Struct, kw_only=True):
@@ -168,7 +169,10 @@ LIST_TASKS = """
 SELECT * FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
                                after => %(after)s, page_size => %(page_size)s)
 """
-REGISTER_WORKER = "SELECT taskq.register_worker(%(name)s, %(queues)s, %(host)s, %(pid)s)"
+REGISTER_WORKER = """
+SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(host)s,
+                             pid => %(pid)s, task_names => %(task_names)s)
+"""
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
 RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
 NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
@@ -363,12 +367,16 @@ async def register_worker(
     queues: Sequence[str] | None = None,
     host: str | None = None,
     pid: int | None = None,
+    task_names: Sequence[str] | None = None,
 ) -> UUID:
+    """taskq.register_worker: ``queues`` it serves and ``task_names`` it has handlers for (None:
+    all queues, any name), which ``taskq.unhandled_tasks`` reads."""
     params = {
         "name": name,
         "queues": None if queues is None else list(queues),
         "host": host,
         "pid": pid,
+        "task_names": None if task_names is None else list(task_names),
     }
     return UUID(str(await _value(conn, REGISTER_WORKER, params)))
 

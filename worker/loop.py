@@ -1,9 +1,11 @@
 """The worker: register, claim, run, report, heartbeat, stop.
 
 One asyncio process. Every queue decision is a SQL function: the loop only calls
-``claim_next`` (with a batch as large as its free capacity), then ``complete`` or ``fail``
-with the lease token (``complete_many`` / ``fail_many`` for outcomes that arrive together),
-``heartbeat`` every third of the lease, and ``unregister_worker`` on the way out. Background
+``claim_next`` (for the task names it has handlers for, with a batch as large as its free
+capacity), then ``complete`` or ``fail`` with the lease token (``complete_many`` / ``fail_many``
+for outcomes that arrive together), ``heartbeat`` every third of the lease, and
+``unregister_worker`` on the way out. A claimed task whose row holds a value Python cannot
+represent (:attr:`taskq.client.Task.undecodable`) is failed with the reason, unrun. Background
 jobs share the work:
 
 - the claim loop claims while there is capacity, then sleeps until a NOTIFY on channel
@@ -181,7 +183,14 @@ def first_line(text: str) -> str:
 
 class Worker:
     """A taskq worker. ``await Worker(url).run()`` runs until :meth:`stop`; ``taskq worker``
-    does the same in a process of its own, with SIGTERM/SIGINT calling :meth:`stop`."""
+    does the same in a process of its own, with SIGTERM/SIGINT calling :meth:`stop`.
+
+    It claims only the task names it has handlers for (its registry's and the built-ins),
+    and registers them (``register_worker``'s ``task_names``): a task of another name waits
+    QUEUED, its attempts untouched, for a worker that handles it, and shows in
+    ``taskq.unhandled_tasks`` while none runs. ``any_name=True`` claims every name instead; a
+    task without a handler then fails with ``no handler registered for '<name>'``.
+    """
 
     def __init__(
         self,
@@ -190,7 +199,7 @@ class Worker:
         queues: Sequence[str] = ("default",),
         concurrency: int = 4,
         registry: Registry | None = None,
-        only_registered: bool = False,
+        any_name: bool = False,
         grace: float = 30.0,
         lease: float = 30.0,
         poll: float = 5.0,
@@ -209,7 +218,7 @@ class Worker:
         self.queues = list(dict.fromkeys(queues))
         self.concurrency = concurrency
         self.registry = default_registry if registry is None else registry
-        self.only_registered = only_registered
+        self.any_name = any_name
         self.grace = grace
         self.lease = lease
         self.poll = poll
@@ -261,6 +270,10 @@ class Worker:
     def handler_names(self) -> list[str]:
         return sorted(set(self.registry.names()) | set(BUILTINS))
 
+    def claimed_names(self) -> list[str] | None:
+        """The task names this worker claims: its handlers', or None (any) with ``any_name``."""
+        return None if self.any_name else self.handler_names()
+
     async def run(self) -> None:
         """Run until :meth:`stop`; return once the worker has unregistered."""
         self._pool = make_pool(
@@ -285,7 +298,7 @@ class Worker:
                 self.name,
                 ", ".join(self.queues),
                 self.concurrency,
-                "only registered names" if self.only_registered else "every task name",
+                "any task name" if self.any_name else "only the names of its handlers",
                 self.lease,
                 self.poll,
                 ", ".join(self.handler_names()),
@@ -334,6 +347,7 @@ class Worker:
                         queues=self.queues,
                         host=socket.gethostname(),
                         pid=os.getpid(),
+                        task_names=self.claimed_names(),
                     )
                 )
             except Unavailable as error:
@@ -356,7 +370,7 @@ class Worker:
     # --- claiming ----------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         backoff = Backoff()
-        names = self.handler_names() if self.only_registered else None
+        names = self.claimed_names()
         while not self._stopping.is_set():
             # Cleared before looking: a handler that ends or a notification that arrives from
             # here on wakes the loop again.
