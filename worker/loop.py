@@ -46,7 +46,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from taskq import client
 from taskq.client import Connection, Task
-from taskq.errors import NotFound, TaskqError, Unavailable
+from taskq.errors import InvalidArgument, NotFound, TaskqError, Unavailable
 from taskq.pool import make_pool
 from worker.builtins import BUILTINS
 from worker.context import CancelReason, TaskContext
@@ -109,6 +109,7 @@ class _Report:
     entry: _Running
     outcome: Outcome
     reported: asyncio.Future[Task | None]
+    substituted: bool = False
 
     @property
     def token(self) -> UUID:
@@ -125,6 +126,16 @@ class _Report:
     def settle(self, row: Task | None) -> None:
         if not self.reported.done():
             self.reported.set_result(row)
+
+    def substitute(self, refusal: TaskqError) -> None:
+        """Report a failure, saying why, instead of an outcome the database refused to store."""
+        what = "result" if isinstance(self.outcome, Succeeded) else "error"
+        error = f"the {what} of this attempt could not be stored: {refusal}"
+        if isinstance(self.outcome, Failed):
+            began = first_line(self.outcome.error)[:500].replace("\x00", "\\x00")
+            error = f"{error}; it began: {began}"
+        self.outcome = Failed(error)
+        self.substituted = True
 
 
 @dataclass(eq=False)
@@ -552,11 +563,12 @@ class Worker:
             )
             return
         reported: asyncio.Future[Task | None] = asyncio.get_running_loop().create_future()
-        self._unreported.append(_Report(entry, outcome, reported))
+        report = _Report(entry, outcome, reported)
+        self._unreported.append(report)
         self._reports_waiting.set()
         row = await reported
         if row is not None:
-            self._log_outcome(entry, outcome, row)
+            self._log_outcome(entry, report.outcome, row)
 
     async def _report_loop(self) -> None:
         """Report outcomes in batches: every outcome that arrived while the previous call ran
@@ -611,6 +623,14 @@ class Worker:
                         await self._settle([report])
                     return
                 entry = group[0].entry
+                if isinstance(problem, InvalidArgument) and not group[0].substituted:
+                    # The outcome itself cannot be stored (a NUL character in its text, say):
+                    # left unreported, the task would stay RUNNING, its lease renewed by every
+                    # heartbeat. Fail the attempt with why instead.
+                    log.warning("%s: its outcome cannot be stored (%s)", entry.label, problem)
+                    group[0].substitute(problem)
+                    await self._settle(group)
+                    return
                 log.warning(
                     "%s ended after %.3fs, but its outcome was refused: %s",
                     entry.label,

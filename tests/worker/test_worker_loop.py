@@ -181,6 +181,43 @@ async def test_a_result_that_is_not_json_fails_the_task(
     assert "not a JSON value" in done.last_error
 
 
+@pytest.mark.parametrize(
+    ("outcome", "error"),
+    [
+        ("result", "the result of this attempt could not be stored: "),
+        ("error", "the error of this attempt could not be stored: "),
+    ],
+)
+async def test_an_outcome_the_database_refuses_fails_the_task_instead_of_leaving_it_leased(
+    database_url: str, aconn: AsyncConn, outcome: str, error: str
+) -> None:
+    registry = Registry()
+
+    @registry.task("nul")
+    async def nul(payload: dict[str, Any], ctx: TaskContext) -> object:
+        # PostgreSQL text and jsonb hold no NUL character: complete / fail refuse these
+        if payload["outcome"] == "result":
+            return {"text": "a\x00b"}
+        raise ValueError("a\x00b")
+
+    # lease 1 s: heartbeats renew it three times a second; an unreported task would stay RUNNING
+    async with running_worker(database_url, registry=registry, lease=1.0) as w:
+        ids = await client.enqueue_many(
+            aconn,
+            [{"name": "nul", "payload": {"outcome": outcome}, "max_attempts": 1}]
+            + [{"name": "echo", "payload": {"n": n}} for n in range(3)],
+        )
+        done = await finished(aconn, ids[0], within=10)
+        others = [await finished(aconn, task_id) for task_id in ids[1:]]
+        await await_until(lambda: asyncio.sleep(0, w.running == 0), 5, "nothing held")
+    assert done.status == "FAILED"
+    assert done.last_error is not None
+    assert done.last_error.startswith(error)
+    if outcome == "error":
+        assert done.last_error.endswith("it began: ValueError: a\\x00b")
+    assert [task.status for task in others] == ["COMPLETED"] * 3
+
+
 async def test_cancelling_a_running_async_task_cancels_its_handler(
     database_url: str, aconn: AsyncConn
 ) -> None:
