@@ -19,7 +19,7 @@ import msgspec
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from taskq import client
+from taskq import client, decoding
 from taskq.errors import InvalidArgument, TaskqError, Unavailable, translate
 from taskq.settings import resolve_database
 
@@ -31,6 +31,7 @@ QUEUE_COLUMNS = (
     "concurrency",
     "paused",
     "queued",
+    "unhandled",
     "scheduled",
     "running",
     "paused_tasks",
@@ -70,6 +71,7 @@ async def _with_connection(url: str, call: Callable[[client.Connection], Awaitab
             f"cannot connect to the database at {place}: {_first_line(str(error))}"
         ) from error
     async with conn:
+        decoding.configure(conn)
         try:
             return await call(conn)
         except TaskqError as error:

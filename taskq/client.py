@@ -2,6 +2,8 @@
 
 Each SQL string is named after the function it calls. Rows map to msgspec Structs. Database
 errors leave through :func:`taskq.errors.translate` as NotFound / Conflict / InvalidArgument.
+On connections set up by :func:`taskq.decoding.configure` (every pooled one), a task row with a
+value Python cannot represent still decodes: see :attr:`Task.undecodable`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from taskq.decoding import Undecodable
 from taskq.errors import translate
 
 Priority = Literal["LOW", "MEDIUM", "HIGH"]
@@ -26,7 +29,13 @@ Connection = psycopg.AsyncConnection[Any]
 
 
 class Task(msgspec.Struct, kw_only=True):
-    """A row of taskq.tasks."""
+    """A row of taskq.tasks.
+
+    ``undecodable`` names the columns whose value Python cannot represent (a payload nested too
+    deep to decode, a time outside years 1-9999), with why; their fields hold a stand-in (an
+    empty payload or errors list, None, the earliest or latest datetime). It is empty for every
+    row the SQL functions wrote: they refuse such values.
+    """
 
     id: UUID
     queue: str
@@ -48,6 +57,7 @@ class Task(msgspec.Struct, kw_only=True):
     lease_expires_at: datetime | None
     cancel_requested: bool
     slot: int | None
+    undecodable: dict[str, str] = {}
 
     def time_to_execute(self, now: datetime) -> float | None:
         """Seconds: finished - started, or elapsed while RUNNING, else None."""
@@ -84,6 +94,7 @@ class QueueStats(msgspec.Struct, kw_only=True):
     failed: int
     cancelled: int
     oldest_wait: timedelta | None
+    unhandled: int = 0
 
 
 class TaskPage(msgspec.Struct, kw_only=True):
@@ -115,7 +126,17 @@ async def _value(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
         return None if row is None else row[0]
 
 
+# stand-ins of the fields a None cannot stand in for
+_EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {"payload": dict, "errors": list}
+
+
 def _task(row: dict[str, Any]) -> Task:
+    undecodable = {key: value for key, value in row.items() if type(value) is Undecodable}
+    if undecodable:
+        row = dict(row, undecodable={key: value.reason for key, value in undecodable.items()})
+        for key, value in undecodable.items():
+            empty = _EMPTY.get(key)
+            row[key] = value.placeholder if empty is None else empty()
     return msgspec.convert(row, Task, from_attributes=False, strict=False)
 
 
@@ -148,7 +169,10 @@ LIST_TASKS = """
 SELECT * FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
                                after => %(after)s, page_size => %(page_size)s)
 """
-REGISTER_WORKER = "SELECT taskq.register_worker(%(name)s, %(queues)s, %(host)s, %(pid)s)"
+REGISTER_WORKER = """
+SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(host)s,
+                             pid => %(pid)s, task_names => %(task_names)s)
+"""
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
 RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
 NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
@@ -343,12 +367,16 @@ async def register_worker(
     queues: Sequence[str] | None = None,
     host: str | None = None,
     pid: int | None = None,
+    task_names: Sequence[str] | None = None,
 ) -> UUID:
+    """taskq.register_worker: ``queues`` it serves and ``task_names`` it has handlers for (None:
+    all queues, any name), which ``taskq.unhandled_tasks`` reads."""
     params = {
         "name": name,
         "queues": None if queues is None else list(queues),
         "host": host,
         "pid": pid,
+        "task_names": None if task_names is None else list(task_names),
     }
     return UUID(str(await _value(conn, REGISTER_WORKER, params)))
 

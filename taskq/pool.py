@@ -6,10 +6,10 @@ import weakref
 from time import monotonic
 from typing import Any
 
-import msgspec
 from psycopg import AsyncConnection
-from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
+
+from taskq import decoding
 
 # A connection handed back less than this many seconds ago is handed out again unchecked.
 CHECK_IDLE_AFTER = 1.0
@@ -41,9 +41,9 @@ class _Freshness:
 
 async def configure(conn: AsyncConnection[Any]) -> None:
     """Settings of every pooled connection: json and jsonb columns (payload, result, errors)
-    decoded by msgspec, several times faster than the standard library's json module that
-    psycopg uses by default, with the same Python values for what PostgreSQL sends."""
-    set_json_loads(msgspec.json.decode, conn)
+    decoded by msgspec, and a value Python cannot represent decoded as a marker instead of
+    failing the whole fetch (:mod:`taskq.decoding`)."""
+    decoding.configure(conn)
 
 
 def make_pool(

@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="import MODULE to register its @task handlers; repeatable",
     )
     parser.add_argument(
+        "--any-name",
+        action="store_true",
+        help="the worker claims tasks of every name and fails those without a handler; by "
+        "default it claims only the names of its handlers (built-ins and --import)",
+    )
+    parser.add_argument(
         "--grace",
         type=float,
         default=10.0,
@@ -145,7 +151,11 @@ async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
     app = create_app(url, api_token=token_from_env())
     server = _Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
     worker = Worker(
-        url, queues=args.queues or ["default"], concurrency=args.concurrency, grace=args.grace
+        url,
+        queues=args.queues or ["default"],
+        concurrency=args.concurrency,
+        any_name=args.any_name,
+        grace=args.grace,
     )
     loop = asyncio.get_running_loop()
     signals_seen = 0

@@ -19,7 +19,9 @@ DESCRIPTION = "Claim tasks from taskq queues and run their handlers."
 EPILOG = """\
 Handlers are registered with @task("name") from the worker package, in the modules given with
 --import (the working directory is importable). Built-in handlers, always registered: sleep
-({"seconds": n}), echo (returns its payload), fail (raises).
+({"seconds": n}), echo (returns its payload), fail (raises). The worker claims only the task
+names it has handlers for: a task of another name waits QUEUED, its attempts untouched, for a
+worker that handles it (taskq.unhandled_tasks lists what waits so); --any-name claims them all.
 
 The database is --database-url, else TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, or the
 embedded server. SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace
@@ -82,10 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="import MODULE to register its @task handlers; repeatable",
     )
     parser.add_argument(
-        "--only-registered",
+        "--any-name",
         action="store_true",
-        help="claim only tasks whose name has a handler here (for pools of specialised "
-        "workers); by default any task is claimed and one without a handler fails",
+        help="claim tasks of every name, and fail those without a handler here (no handler "
+        "registered for '<name>'); by default only the names of its handlers are claimed",
     )
     parser.add_argument(
         "--grace",
@@ -168,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         url,
         queues=args.queues or ["default"],
         concurrency=args.concurrency,
-        only_registered=args.only_registered,
+        any_name=args.any_name,
         grace=args.grace,
         lease=args.lease,
         poll=args.poll,

@@ -1,9 +1,11 @@
 """The worker: register, claim, run, report, heartbeat, stop.
 
 One asyncio process. Every queue decision is a SQL function: the loop only calls
-``claim_next`` (with a batch as large as its free capacity), then ``complete`` or ``fail``
-with the lease token (``complete_many`` / ``fail_many`` for outcomes that arrive together),
-``heartbeat`` every third of the lease, and ``unregister_worker`` on the way out. Background
+``claim_next`` (for the task names it has handlers for, with a batch as large as its free
+capacity), then ``complete`` or ``fail`` with the lease token (``complete_many`` / ``fail_many``
+for outcomes that arrive together), ``heartbeat`` every third of the lease, and
+``unregister_worker`` on the way out. A claimed task whose row holds a value Python cannot
+represent (:attr:`taskq.client.Task.undecodable`) is failed with the reason, unrun. Background
 jobs share the work:
 
 - the claim loop claims while there is capacity, then sleeps until a NOTIFY on channel
@@ -44,7 +46,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from taskq import client
 from taskq.client import Connection, Task
-from taskq.errors import NotFound, TaskqError, Unavailable
+from taskq.errors import InvalidArgument, NotFound, TaskqError, Unavailable
 from taskq.pool import make_pool
 from worker.builtins import BUILTINS
 from worker.context import CancelReason, TaskContext
@@ -107,6 +109,7 @@ class _Report:
     entry: _Running
     outcome: Outcome
     reported: asyncio.Future[Task | None]
+    substituted: bool = False
 
     @property
     def token(self) -> UUID:
@@ -123,6 +126,16 @@ class _Report:
     def settle(self, row: Task | None) -> None:
         if not self.reported.done():
             self.reported.set_result(row)
+
+    def substitute(self, refusal: TaskqError) -> None:
+        """Report a failure, saying why, instead of an outcome the database refused to store."""
+        what = "result" if isinstance(self.outcome, Succeeded) else "error"
+        error = f"the {what} of this attempt could not be stored: {refusal}"
+        if isinstance(self.outcome, Failed):
+            began = first_line(self.outcome.error)[:500].replace("\x00", "\\x00")
+            error = f"{error}; it began: {began}"
+        self.outcome = Failed(error)
+        self.substituted = True
 
 
 @dataclass(eq=False)
@@ -168,13 +181,27 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n\n{details}"
 
 
+def undecodable_error(task: Task) -> str:
+    """The error of a task whose row holds values Python cannot represent: it cannot run."""
+    return "; ".join(
+        f"{column} cannot be decoded: {reason}" for column, reason in task.undecodable.items()
+    )
+
+
 def first_line(text: str) -> str:
     return text.splitlines()[0] if text else text
 
 
 class Worker:
     """A taskq worker. ``await Worker(url).run()`` runs until :meth:`stop`; ``taskq worker``
-    does the same in a process of its own, with SIGTERM/SIGINT calling :meth:`stop`."""
+    does the same in a process of its own, with SIGTERM/SIGINT calling :meth:`stop`.
+
+    It claims only the task names it has handlers for (its registry's and the built-ins),
+    and registers them (``register_worker``'s ``task_names``): a task of another name waits
+    QUEUED, its attempts untouched, for a worker that handles it, and shows in
+    ``taskq.unhandled_tasks`` while none runs. ``any_name=True`` claims every name instead; a
+    task without a handler then fails with ``no handler registered for '<name>'``.
+    """
 
     def __init__(
         self,
@@ -183,7 +210,7 @@ class Worker:
         queues: Sequence[str] = ("default",),
         concurrency: int = 4,
         registry: Registry | None = None,
-        only_registered: bool = False,
+        any_name: bool = False,
         grace: float = 30.0,
         lease: float = 30.0,
         poll: float = 5.0,
@@ -202,7 +229,7 @@ class Worker:
         self.queues = list(dict.fromkeys(queues))
         self.concurrency = concurrency
         self.registry = default_registry if registry is None else registry
-        self.only_registered = only_registered
+        self.any_name = any_name
         self.grace = grace
         self.lease = lease
         self.poll = poll
@@ -254,6 +281,10 @@ class Worker:
     def handler_names(self) -> list[str]:
         return sorted(set(self.registry.names()) | set(BUILTINS))
 
+    def claimed_names(self) -> list[str] | None:
+        """The task names this worker claims: its handlers', or None (any) with ``any_name``."""
+        return None if self.any_name else self.handler_names()
+
     async def run(self) -> None:
         """Run until :meth:`stop`; return once the worker has unregistered."""
         self._pool = make_pool(
@@ -278,7 +309,7 @@ class Worker:
                 self.name,
                 ", ".join(self.queues),
                 self.concurrency,
-                "only registered names" if self.only_registered else "every task name",
+                "any task name" if self.any_name else "only the names of its handlers",
                 self.lease,
                 self.poll,
                 ", ".join(self.handler_names()),
@@ -327,6 +358,7 @@ class Worker:
                         queues=self.queues,
                         host=socket.gethostname(),
                         pid=os.getpid(),
+                        task_names=self.claimed_names(),
                     )
                 )
             except Unavailable as error:
@@ -349,7 +381,7 @@ class Worker:
     # --- claiming ----------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         backoff = Backoff()
-        names = self.handler_names() if self.only_registered else None
+        names = self.claimed_names()
         while not self._stopping.is_set():
             # Cleared before looking: a handler that ends or a notification that arrives from
             # here on wakes the loop again.
@@ -474,6 +506,8 @@ class Worker:
 
     async def _invoke(self, entry: _Running) -> Outcome:
         task, context = entry.task, entry.context
+        if task.undecodable:
+            return Failed(undecodable_error(task))
         handler = self.handler(task.name)
         if handler is None:
             return Failed(f"no handler registered for '{task.name}'")
@@ -529,11 +563,12 @@ class Worker:
             )
             return
         reported: asyncio.Future[Task | None] = asyncio.get_running_loop().create_future()
-        self._unreported.append(_Report(entry, outcome, reported))
+        report = _Report(entry, outcome, reported)
+        self._unreported.append(report)
         self._reports_waiting.set()
         row = await reported
         if row is not None:
-            self._log_outcome(entry, outcome, row)
+            self._log_outcome(entry, report.outcome, row)
 
     async def _report_loop(self) -> None:
         """Report outcomes in batches: every outcome that arrived while the previous call ran
@@ -588,6 +623,14 @@ class Worker:
                         await self._settle([report])
                     return
                 entry = group[0].entry
+                if isinstance(problem, InvalidArgument) and not group[0].substituted:
+                    # The outcome itself cannot be stored (a NUL character in its text, say):
+                    # left unreported, the task would stay RUNNING, its lease renewed by every
+                    # heartbeat. Fail the attempt with why instead.
+                    log.warning("%s: its outcome cannot be stored (%s)", entry.label, problem)
+                    group[0].substitute(problem)
+                    await self._settle(group)
+                    return
                 log.warning(
                     "%s ended after %.3fs, but its outcome was refused: %s",
                     entry.label,

@@ -47,10 +47,10 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def taskq_run(folder: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+def taskq_run(folder: Path, port: int, *flags: str) -> Iterator[subprocess.Popen[str]]:
     log = (folder / "run.log").open("w")
     process = subprocess.Popen(
-        [TASKQ, "run", "--port", str(port)],
+        [TASKQ, "run", "--port", str(port), *flags],
         cwd=folder,
         env=clean_env(),
         stdout=subprocess.PIPE,
@@ -219,8 +219,8 @@ def test_second_run_on_the_same_folder_says_so(folder: Path) -> None:
         stop(process, folder)
 
 
-def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
-    parts = conninfo_to_dict(empty_database_url)
+def write_config(folder: Path, database_url: str) -> None:
+    parts = conninfo_to_dict(database_url)
     (folder / "config.yaml").write_text(
         "pg:\n"
         f"  host: {parts.get('host', '127.0.0.1')}\n"
@@ -229,6 +229,10 @@ def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
         f"  passwd: {parts.get('password') or 'unused'}\n"
         f"  port: {parts.get('port', 5432)}\n"
     )
+
+
+def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
+    write_config(folder, empty_database_url)
     port = free_port()
     with taskq_run(folder, port) as process:
         banner = wait_for_banner(process, folder)
@@ -236,6 +240,32 @@ def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
         watch_a_task(f"http://localhost:{port}")
         stop(process, folder)
     assert not (folder / ".taskq" / "pgdata").exists(), "the embedded server was started needlessly"
+
+
+@pytest.mark.parametrize("any_name", [False, True], ids=["its-names", "any-name"])
+def test_the_worker_of_run_leaves_other_names_alone_unless_any_name(
+    folder: Path, database_url: str, any_name: bool
+) -> None:
+    # the README's handler section runs `taskq worker --import myapp.tasks` beside `make run`
+    write_config(folder, database_url)
+    port = free_port()
+    base = f"http://localhost:{port}"
+    with taskq_run(folder, port, *(["--any-name"] if any_name else [])) as process:
+        wait_for_banner(process, folder)
+        other = http("POST", f"{base}/api/tasks/", {"name": "send_email", "max_attempts": 1})
+        watch_a_task(base)  # enqueued after send_email; both due, send_email first in line
+        deadline = time.monotonic() + 15
+        while True:
+            seen = http("GET", f"{base}/api/tasks/{other['id']}")
+            if not any_name or seen["status"] == "FAILED" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        stop(process, folder)
+    if any_name:
+        assert (seen["status"], seen["attempts"]) == ("FAILED", 1)
+        assert seen["last_error"] == "no handler registered for 'send_email'"
+    else:
+        assert (seen["status"], seen["attempts"], seen["last_error"]) == ("QUEUED", 0, None)
 
 
 @pytest.mark.parametrize(

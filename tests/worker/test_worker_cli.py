@@ -1,4 +1,4 @@
-"""``taskq worker`` as a real process: --help, --import, --only-registered, logs, signals."""
+"""``taskq worker`` as a real process: --help, --import, --any-name, logs, signals."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_help_documents_every_flag() -> None:
         assert action.help, f"{action.option_strings} has no help text"
         for option in action.option_strings:
             assert re.search(rf"(^|[\s,]){re.escape(option)}\b", result.stdout), option
-    for needed in ("--queue", "--concurrency", "--import", "--only-registered", "--grace"):
+    for needed in ("--queue", "--concurrency", "--import", "--any-name", "--grace"):
         assert needed in result.stdout
     assert "sleep" in result.stdout
     assert "SIGTERM" in result.stdout
@@ -109,12 +109,12 @@ def test_imported_handlers_run_and_every_task_is_logged(
     assert "unregistered worker" in log
 
 
-def test_only_registered_leaves_other_names_to_other_workers(
+def test_a_worker_leaves_other_names_to_other_workers_unless_any_name(
     database_url: str, conn: SyncConnection, tmp_path: Path
 ) -> None:
     unknown = enqueue(conn, "tests.nobody_handles_this", max_attempts=1)
     known = enqueue(conn, "echo", {"n": 1})
-    with WorkerProcess(database_url, tmp_path / "picky.log", "--only-registered") as picky:
+    with WorkerProcess(database_url, tmp_path / "picky.log") as picky:
         picky.wait_ready(conn)
         assert finished(conn, known)["status"] == "COMPLETED"
         # the picky worker has claimed and re-claimed since (a NOTIFY, then an idle loop)
@@ -129,9 +129,11 @@ def test_only_registered_leaves_other_names_to_other_workers(
         row = task_row(conn, unknown)
         assert row["status"] == "QUEUED"
         assert row["attempts"] == 0
-    with WorkerProcess(database_url, tmp_path / "any.log") as anyone:
+        assert "only the names of its handlers" in picky.log()
+    with WorkerProcess(database_url, tmp_path / "any.log", "--any-name") as anyone:
         anyone.wait_ready(conn)
         failed = finished(conn, unknown)
+        assert "any task name" in anyone.log()
     assert failed["status"] == "FAILED"
     assert failed["last_error"] == "no handler registered for 'tests.nobody_handles_this'"
 

@@ -106,10 +106,54 @@ async def test_a_raising_handler_is_retried_with_backoff_then_failed(
     assert [e["attempt"] for e in done.errors] == [1, 2]
 
 
-async def test_a_task_without_handler_fails_with_a_clear_error(
+async def registered_task_names(conn: AsyncConn, worker_id: UUID | None) -> list[str] | None:
+    cur = await conn.execute("SELECT task_names FROM taskq.workers WHERE id = %s", (worker_id,))
+    row = await cur.fetchone()
+    assert row is not None, f"worker {worker_id} is not registered"
+    return None if row[0] is None else list(row[0])
+
+
+async def test_a_task_no_worker_handles_waits_queued_for_one_that_does(
     database_url: str, aconn: AsyncConn
 ) -> None:
-    async with running_worker(database_url, registry=Registry()):
+    elsewhere = Registry()
+
+    @elsewhere.task("tests.elsewhere")
+    async def handled_elsewhere(payload: dict[str, Any], ctx: TaskContext) -> str:
+        return "handled"
+
+    # at the head of the queue, before the tasks this worker handles
+    waiting = await client.enqueue(aconn, "tests.elsewhere", priority="HIGH", max_attempts=1)
+    async with running_worker(database_url, registry=Registry(), concurrency=2) as w:
+        echoes = [await client.enqueue(aconn, "echo", {"n": n}) for n in range(4)]
+        for task_id in echoes:
+            assert (await finished(aconn, task_id)).status == "COMPLETED"
+        left = await client.get_task(aconn, waiting)
+        assert await registered_task_names(aconn, w.worker_id) == ["echo", "fail", "sleep"]
+        cur = await aconn.execute("SELECT queue, name, queued FROM taskq.unhandled_tasks")
+        unhandled = await cur.fetchall()
+        stats = {s.queue: s for s in await client.queue_stats(aconn)}["default"]
+    assert left.status == "QUEUED"
+    assert left.attempts == 0
+    assert left.last_error is None
+    assert unhandled == [("default", "tests.elsewhere", 1)]
+    assert stats.unhandled == 1
+    # the worker that has its handler runs it, beside one that has not
+    async with (
+        running_worker(database_url, registry=Registry()),
+        running_worker(database_url, registry=elsewhere),
+    ):
+        done = await finished(aconn, waiting)
+    assert done.status == "COMPLETED"
+    assert done.result == "handled"
+    assert done.attempts == 1
+
+
+async def test_a_worker_of_any_name_fails_a_task_without_handler_with_a_clear_error(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    async with running_worker(database_url, registry=Registry(), any_name=True) as w:
+        assert await registered_task_names(aconn, w.worker_id) is None  # any name
         task_id = await client.enqueue(aconn, "no.such.task", max_attempts=1)
         done = await finished(aconn, task_id)
         # the worker goes on after it
@@ -135,6 +179,43 @@ async def test_a_result_that_is_not_json_fails_the_task(
     assert done.status == "FAILED"
     assert done.last_error is not None
     assert "not a JSON value" in done.last_error
+
+
+@pytest.mark.parametrize(
+    ("outcome", "error"),
+    [
+        ("result", "the result of this attempt could not be stored: "),
+        ("error", "the error of this attempt could not be stored: "),
+    ],
+)
+async def test_an_outcome_the_database_refuses_fails_the_task_instead_of_leaving_it_leased(
+    database_url: str, aconn: AsyncConn, outcome: str, error: str
+) -> None:
+    registry = Registry()
+
+    @registry.task("nul")
+    async def nul(payload: dict[str, Any], ctx: TaskContext) -> object:
+        # PostgreSQL text and jsonb hold no NUL character: complete / fail refuse these
+        if payload["outcome"] == "result":
+            return {"text": "a\x00b"}
+        raise ValueError("a\x00b")
+
+    # lease 1 s: heartbeats renew it three times a second; an unreported task would stay RUNNING
+    async with running_worker(database_url, registry=registry, lease=1.0) as w:
+        ids = await client.enqueue_many(
+            aconn,
+            [{"name": "nul", "payload": {"outcome": outcome}, "max_attempts": 1}]
+            + [{"name": "echo", "payload": {"n": n}} for n in range(3)],
+        )
+        done = await finished(aconn, ids[0], within=10)
+        others = [await finished(aconn, task_id) for task_id in ids[1:]]
+        await await_until(lambda: asyncio.sleep(0, w.running == 0), 5, "nothing held")
+    assert done.status == "FAILED"
+    assert done.last_error is not None
+    assert done.last_error.startswith(error)
+    if outcome == "error":
+        assert done.last_error.endswith("it began: ValueError: a\\x00b")
+    assert [task.status for task in others] == ["COMPLETED"] * 3
 
 
 async def test_cancelling_a_running_async_task_cancels_its_handler(

@@ -1,0 +1,93 @@
+"""A claimed row the worker cannot decode (a payload nested deeper than any JSON decoder goes, a
+time Python cannot represent) is failed with a readable error, its slot freed, while the good
+tasks of the same claim batch run; the worker goes on.
+
+Such rows are written with UPDATE on the private table: the SQL functions refuse them at
+enqueue, but rows written before that check, or by a future bug, must not stop the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from taskq import client
+from tests.worker.helpers import running_worker
+from tests.worker.test_worker_loop import finished
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+QUEUE = "batch"
+# 3,000 levels: past the recursion limit of both msgspec and the standard json module
+DEEP_PAYLOAD = """(repeat('{"a":', 3000) || '1' || repeat('}', 3000))::jsonb"""
+
+BUSY_SLOTS = "SELECT count(*) FROM taskq.slots WHERE queue = %s AND task_id IS NOT NULL"
+
+
+async def spoil(conn: AsyncConn, task_id: UUID, assignment: str) -> None:
+    """Write what enqueue refuses straight into the task's row."""
+    await conn.execute(f"UPDATE taskq.tasks SET {assignment} WHERE id = %s", (task_id,))
+
+
+async def busy_slots(conn: AsyncConn) -> int:
+    row = await (await conn.execute(BUSY_SLOTS, (QUEUE,))).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize(
+    ("assignment", "column", "reason"),
+    [
+        (f"payload = {DEEP_PAYLOAD}", "payload", "RecursionError"),
+        ("scheduled_at = '-infinity'", "scheduled_at", "timestamp too small"),
+        ("created_at = '0044-03-15 12:00:00+00 BC'", "created_at", "timestamp too small"),
+        ("created_at = 'infinity'", "created_at", "timestamp too large"),
+    ],
+    ids=["deep-payload", "minus-infinity", "bc-date", "infinity"],
+)
+async def test_an_undecodable_row_in_a_batch_is_failed_and_the_rest_runs(
+    database_url: str, aconn: AsyncConn, assignment: str, column: str, reason: str
+) -> None:
+    await client.set_concurrency(aconn, QUEUE, 4)
+    good = [await client.enqueue(aconn, "echo", {"n": n}, queue=QUEUE) for n in range(3)]
+    bad = await client.enqueue(aconn, "echo", {"n": "bad"}, queue=QUEUE, max_attempts=1)
+    await spoil(aconn, bad, assignment)
+    # capacity 4, four due tasks: the worker's first claim takes them all in one batch
+    async with running_worker(database_url, queues=[QUEUE], concurrency=4) as w:
+        failed = await finished(aconn, bad)
+        done = [await finished(aconn, task_id) for task_id in good]
+        # the worker still runs, its capacity whole again
+        after = await client.enqueue(aconn, "echo", {"after": True}, queue=QUEUE)
+        after_task = await finished(aconn, after)
+        assert w.ready.is_set()
+        assert w.running == 0
+    assert failed.status == "FAILED"
+    assert failed.attempts == 1
+    assert failed.last_error is not None
+    assert failed.last_error.startswith(f"{column} cannot be decoded: ")
+    assert reason in failed.last_error
+    assert "Traceback" not in failed.last_error  # one readable line
+    assert failed.undecodable.keys() == {column}
+    assert failed.worker_id == w.worker_id  # it was claimed, then failed, by this worker
+    for n, task in enumerate(done):
+        assert task.status == "COMPLETED"
+        assert task.result == {"n": n}
+        assert task.worker_id == w.worker_id
+    assert after_task.status == "COMPLETED"
+    assert await busy_slots(aconn) == 0
+
+
+async def test_an_undecodable_task_with_attempts_left_is_retried_like_any_failure(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    # fail, not the worker, decides what comes next: here a retry, with a time fail sets anew
+    task_id = await client.enqueue(aconn, "echo", {"ok": 1}, queue=QUEUE)
+    await spoil(aconn, task_id, "scheduled_at = '-infinity'")
+    async with running_worker(database_url, queues=[QUEUE]):
+        done = await finished(aconn, task_id, within=15)
+    assert done.status == "COMPLETED"
+    assert done.attempts == 2
+    assert done.undecodable == {}
+    assert done.errors[0]["error"].startswith("scheduled_at cannot be decoded: ")
