@@ -26,6 +26,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Guard
 
 import taskq
+from api.bodies import check_body
 from api.controllers import HealthController, LegacyTaskController, QueueController, TaskController
 from api.deps import Database, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
@@ -146,6 +147,7 @@ def create_app(
             assets,
         ],
         lifespan=[open_pool],
+        before_request=check_body,
         dependencies={
             "conn": Provide(provide_connection),
             "database": Provide(provide_database, sync_to_thread=False),

@@ -63,7 +63,7 @@ class TaskController(Controller):
         description="Calls `taskq.enqueue`. Answers 201 with the new task. A `scheduled_at` "
         "without an offset is read as UTC. Works with and without the trailing slash.",
         status_code=HTTP_201_CREATED,
-        responses=problem_responses(400, 401, 413, 503),
+        responses=problem_responses(400, 401, 413, 415, 503),
     )
     async def create_task(
         self,
