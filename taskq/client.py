@@ -159,9 +159,11 @@ RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
 CANCEL = "SELECT * FROM taskq.cancel(%(task_id)s)"
 RETRY = "SELECT * FROM taskq.retry(%(task_id)s)"
 GET_TASK = "SELECT * FROM taskq.get_task(%(task_id)s)"
+# {columns}: the columns of Task that the caller asked for (payload and result may be left out)
 LIST_TASKS = """
-SELECT {columns} FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
-                               after => %(after)s, page_size => %(page_size)s)
+SELECT {columns}
+FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
+                      after => %(after)s, page_size => %(page_size)s)
 """
 REGISTER_WORKER = "SELECT taskq.register_worker(%(name)s, %(queues)s, %(host)s, %(pid)s)"
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
