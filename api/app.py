@@ -26,6 +26,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Guard
 
 import taskq
+from api.bodies import MAX_BODY_DEPTH, check_body
 from api.controllers import HealthController, LegacyTaskController, QueueController, TaskController
 from api.deps import Database, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
@@ -38,13 +39,19 @@ DOCS_PATH: Final = "/docs"
 ASSETS_PATH: Final = "/docs/assets"
 TOKEN_ENV: Final = "TASKQ_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 taskq is a task queue that lives in PostgreSQL. Every route is one call of a `taskq.*` SQL
 function; the same operations are a `SELECT` away from psql or any language.
 
 Errors are `application/problem+json` (RFC 9457): 400 names the bad field in
-`invalid_params`, 404 and 409 name the task (and its status), 503 means the database cannot
-be reached. Times are ISO 8601 with an offset; a `scheduled_at` without one is UTC.
+`invalid_params`, 404 and 409 name the task (and its status), 413 is a body over the size
+limit, 415 a body not sent as `Content-Type: application/json` (or `application/*+json`),
+503 means the database cannot be reached. A body nested deeper than {MAX_BODY_DEPTH} levels of
+arrays and objects is 400. Times are ISO 8601 with an offset; a `scheduled_at` without one is
+UTC.
+
+Lists of tasks leave out `payload` and `result` unless `include` asks for them;
+`GET /api/tasks/{{task_uuid}}` answers the whole task.
 """
 
 
@@ -146,6 +153,7 @@ def create_app(
             assets,
         ],
         lifespan=[open_pool],
+        before_request=check_body,
         dependencies={
             "conn": Provide(provide_connection),
             "database": Provide(provide_database, sync_to_thread=False),

@@ -309,6 +309,13 @@ _EXAMPLES: Final[dict[int, Problem]] = {
         status=413,
         detail="the request body is larger than 1048576 bytes",
     ),
+    415: Problem(
+        type=_TYPE_BASE + "unsupported-media-type",
+        title="Unsupported Media Type",
+        status=415,
+        detail="the body must be JSON, sent with Content-Type: application/json (or "
+        "application/*+json); this request has Content-Type 'text/plain'",
+    ),
     503: Problem(
         type=_TYPE_BASE + "database-unavailable",
         title="Database unavailable",
@@ -322,6 +329,7 @@ _DESCRIPTIONS: Final = {
     404: "No such task (or queue)",
     409: "The task's status does not allow this; the body names the task and its status",
     413: "The request body is too large",
+    415: "The body is not declared JSON: send Content-Type: application/json",
     503: "The database cannot be reached",
 }
 

@@ -7,7 +7,7 @@ carry any offset, and one without an offset is read as UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 import msgspec
@@ -91,13 +91,15 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
 
 
-class TaskOut(msgspec.Struct, kw_only=True):
-    """A task as the API shows it (the lease and worker bookkeeping stay inside)."""
+class TaskItemOut(msgspec.Struct, kw_only=True):
+    """A task in a list: ``payload`` and ``result`` only when ``include`` names them."""
 
     id: UUID
     name: str
     queue: str
-    payload: dict[str, Any]
+    payload: (
+        Annotated[dict[str, Any], Meta(description="only with include=payload")] | UnsetType
+    ) = UNSET
     priority: Priority
     status: Status
     scheduled_at: Timestamp
@@ -107,14 +109,14 @@ class TaskOut(msgspec.Struct, kw_only=True):
     attempts: int
     max_attempts: int
     last_error: str | None
-    result: Any
+    result: Annotated[Any, Meta(description="only with include=result")] | UnsetType = UNSET
     time_to_execute: Annotated[
         float | None,
         Meta(description="seconds: finished - started, or elapsed while RUNNING, else null"),
     ]
 
     @classmethod
-    def of(cls, task: client.Task) -> TaskOut:
+    def of(cls, task: client.TaskSummary) -> Self:
         return cls(
             id=task.id,
             name=task.name,
@@ -134,17 +136,26 @@ class TaskOut(msgspec.Struct, kw_only=True):
         )
 
 
+class TaskOut(TaskItemOut, kw_only=True):
+    """A task as the API shows it (the lease and worker bookkeeping stay inside)."""
+
+    payload: dict[str, Any]
+    result: Any
+
+
 class TaskPageOut(msgspec.Struct, kw_only=True):
     """A keyset page of tasks, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
 
-    items: list[TaskOut]
+    items: list[TaskItemOut]
     next_cursor: Annotated[
         UUID | None, Meta(description="the cursor of the next page; null on the last page")
     ]
 
     @classmethod
-    def of(cls, page: client.TaskPage) -> TaskPageOut:
-        return cls(items=[TaskOut.of(task) for task in page.items], next_cursor=page.next_cursor)
+    def of(cls, page: client.TaskPage[client.TaskSummary]) -> TaskPageOut:
+        return cls(
+            items=[TaskItemOut.of(task) for task in page.items], next_cursor=page.next_cursor
+        )
 
 
 # -- queues --------------------------------------------------------------------------------------

@@ -114,6 +114,8 @@ def _cell(value: Any) -> str:
         return f"{value.total_seconds():.1f}s"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
     return str(value)
 
 
@@ -188,6 +190,17 @@ def parse_payload(text: str | None) -> dict[str, Any] | None:
     return payload
 
 
+def parse_include(text: str | None) -> list[client.LargeField]:
+    """``--include payload,result``: the large fields a list shows too (none by default)."""
+    names = [] if text is None else [name.strip() for name in text.split(",")]
+    unknown = [name for name in names if name not in client.LARGE_FIELDS]
+    if unknown:
+        raise InvalidArgument(
+            f"--include takes payload, result or payload,result, not {unknown[0]!r}"
+        )
+    return [field for field in client.LARGE_FIELDS if field in names]
+
+
 def parse_task_id(text: str) -> UUID:
     try:
         return UUID(text)
@@ -227,9 +240,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    if args.limit < 1 or args.limit > 1000:
-        raise InvalidArgument("--limit must be between 1 and 1000")
+    if args.limit < 1 or args.limit > client.PAGE_MAX:
+        raise InvalidArgument(f"--limit must be between 1 and {client.PAGE_MAX}")
     after = parse_task_id(args.after) if args.after else None
+    include = parse_include(args.include)
     page = run_call(
         args,
         lambda conn: client.list_tasks(
@@ -239,9 +253,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
             name=args.name,
             after=after,
             page_size=args.limit,
+            include=include,
         ),
     )
-    text = table(page.items, TASK_COLUMNS)
+    text = table(page.items, (*TASK_COLUMNS, *include))
     if page.next_cursor is not None:
         text += f"\n(more: taskq ls --after {page.next_cursor})"
     emit(args, page, text)
@@ -321,6 +336,11 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--name")
     p.add_argument("--limit", type=int, default=20, help="tasks per page (default 20)")
     p.add_argument("--after", help="the id printed after the previous page")
+    p.add_argument(
+        "--include",
+        metavar="payload,result",
+        help="show the tasks' payload and/or result too (left out by default)",
+    )
     p.set_defaults(handler=cmd_ls)
 
     for name, action, text in (

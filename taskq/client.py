@@ -8,14 +8,15 @@ value Python cannot represent still decodes: see :attr:`Task.undecodable`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, get_args, overload
 from uuid import UUID
 
 import msgspec
 import psycopg
+from msgspec import UNSET, UnsetType
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -26,10 +27,16 @@ from taskq.errors import translate
 Priority = Literal["LOW", "MEDIUM", "HIGH"]
 Status = Literal["QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
 Connection = psycopg.AsyncConnection[Any]
+TaskRow = TypeVar("TaskRow", bound="TaskSummary")
+TaskT = TypeVar("TaskT", bound="TaskSummary")
+# the most tasks one page of list_tasks holds, for the API and the CLI alike (the SQL function
+# takes up to 1000: a page is read with one row more, to know whether another follows)
+PAGE_MAX = 500
 
 
-class Task(msgspec.Struct, kw_only=True):
-    """A row of taskq.tasks.
+class TaskSummary(msgspec.Struct, kw_only=True):
+    """A row of taskq.tasks as a list gives it: ``payload`` and ``result`` are UNSET unless the
+    list was asked for them (they can be large, and a list seldom needs them).
 
     ``undecodable`` names the columns whose value Python cannot represent (a payload nested too
     deep to decode, a time outside years 1-9999), with why; their fields hold a stand-in (an
@@ -40,7 +47,7 @@ class Task(msgspec.Struct, kw_only=True):
     id: UUID
     queue: str
     name: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | UnsetType = UNSET
     priority: Priority
     status: Status
     scheduled_at: datetime
@@ -51,7 +58,7 @@ class Task(msgspec.Struct, kw_only=True):
     max_attempts: int
     last_error: str | None
     errors: list[dict[str, Any]]
-    result: Any
+    result: Any | UnsetType = UNSET
     worker_id: UUID | None
     lease_token: UUID | None
     lease_expires_at: datetime | None
@@ -68,6 +75,18 @@ class Task(msgspec.Struct, kw_only=True):
         if self.finished_at is not None:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class Task(TaskSummary, kw_only=True):
+    """A row of taskq.tasks, whole."""
+
+    payload: dict[str, Any]
+    result: Any
+
+
+# The columns a list of tasks leaves out unless asked for.
+LargeField = Literal["payload", "result"]
+LARGE_FIELDS: tuple[LargeField, ...] = get_args(LargeField)
 
 
 class Queue(msgspec.Struct, kw_only=True):
@@ -97,10 +116,10 @@ class QueueStats(msgspec.Struct, kw_only=True):
     unhandled: int = 0
 
 
-class TaskPage(msgspec.Struct, kw_only=True):
+class TaskPage(msgspec.Struct, Generic[TaskRow], kw_only=True):
     """One keyset page of tasks, newest first, and the cursor of the next page."""
 
-    items: list[Task]
+    items: list[TaskRow]
     next_cursor: UUID | None
 
 
@@ -130,14 +149,14 @@ async def _value(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
 _EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {"payload": dict, "errors": list}
 
 
-def _task(row: dict[str, Any]) -> Task:
+def _task(row: dict[str, Any], row_type: type[TaskT] = Task) -> TaskT:  # type: ignore[assignment]
     undecodable = {key: value for key, value in row.items() if type(value) is Undecodable}
     if undecodable:
         row = dict(row, undecodable={key: value.reason for key, value in undecodable.items()})
         for key, value in undecodable.items():
             empty = _EMPTY.get(key)
             row[key] = value.placeholder if empty is None else empty()
-    return msgspec.convert(row, Task, from_attributes=False, strict=False)
+    return msgspec.convert(row, row_type, from_attributes=False, strict=False)
 
 
 async def _one_task(conn: Connection, sql: str, params: dict[str, Any]) -> Task:
@@ -165,9 +184,11 @@ RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
 CANCEL = "SELECT * FROM taskq.cancel(%(task_id)s)"
 RETRY = "SELECT * FROM taskq.retry(%(task_id)s)"
 GET_TASK = "SELECT * FROM taskq.get_task(%(task_id)s)"
+# {columns}: the columns of Task that the caller asked for (payload and result may be left out)
 LIST_TASKS = """
-SELECT * FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
-                               after => %(after)s, page_size => %(page_size)s)
+SELECT {columns}
+FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
+                      after => %(after)s, page_size => %(page_size)s)
 """
 REGISTER_WORKER = """
 SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(host)s,
@@ -337,6 +358,7 @@ async def get_task(conn: Connection, task_id: UUID) -> Task:
     return await _one_task(conn, GET_TASK, {"task_id": task_id})
 
 
+@overload
 async def list_tasks(
     conn: Connection,
     *,
@@ -345,8 +367,37 @@ async def list_tasks(
     name: str | None = None,
     after: UUID | None = None,
     page_size: int = 50,
-) -> TaskPage:
-    """Newest first; ``after`` is the previous page's ``next_cursor``."""
+    include: None = None,
+) -> TaskPage[Task]: ...
+
+
+@overload
+async def list_tasks(
+    conn: Connection,
+    *,
+    status: Status | None = None,
+    queue: str | None = None,
+    name: str | None = None,
+    after: UUID | None = None,
+    page_size: int = 50,
+    include: Collection[LargeField],
+) -> TaskPage[TaskSummary]: ...
+
+
+async def list_tasks(
+    conn: Connection,
+    *,
+    status: Status | None = None,
+    queue: str | None = None,
+    name: str | None = None,
+    after: UUID | None = None,
+    page_size: int = 50,
+    include: Collection[LargeField] | None = None,
+) -> TaskPage[Task] | TaskPage[TaskSummary]:
+    """Newest first; ``after`` is the previous page's ``next_cursor``.
+
+    Without ``include`` the tasks come whole; with it, ``payload`` and ``result`` are read (and
+    set) only when ``include`` names them, and the database does not send them otherwise."""
     params = {
         "status": status,
         "queue": queue,
@@ -354,7 +405,11 @@ async def list_tasks(
         "after": after,
         "page_size": page_size + 1,
     }
-    items = [_task(row) for row in await _rows(conn, LIST_TASKS, params)]
+    row_type: type[TaskSummary] = Task if include is None else TaskSummary
+    left_out = () if include is None else set(LARGE_FIELDS) - set(include)
+    columns = ", ".join(f for f in Task.__struct_fields__ if f not in (*left_out, "undecodable"))
+    rows = await _rows(conn, LIST_TASKS.format(columns=columns), params)
+    items = [_task(row, row_type) for row in rows]
     more = len(items) > page_size
     items = items[:page_size]
     return TaskPage(items=items, next_cursor=items[-1].id if more and items else None)

@@ -5,13 +5,20 @@ install such as Debian's ``/usr/lib/postgresql/15/bin``. The server listens on 1
 on a port chosen when the cluster is made and kept in its ``postgresql.conf``, with ``trust``
 authentication for the ``postgres`` user, and no Unix socket (so long folder names never hit
 the socket path limit). ``initdb`` refuses to run as root; when this process is root the
-cluster belongs to an unprivileged system user, ``taskq``, made on first use.
+cluster belongs to an unprivileged system user, ``taskq``, made on first use. That user must
+reach the binaries too: when they sit where it cannot (a ``.venv`` inside a mode-700 folder,
+such as root's home or a ``mktemp -d``), the server runs from a copy of the install beside its
+data folder (hard links where both are on one file system), and no folder of the user's is
+opened for it.
 """
 
 from __future__ import annotations
 
+import grp
+import hashlib
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -22,6 +29,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 SERVICE_USER = "taskq"
+# The programs LocalServer runs (pg_ctl starts postgres, initdb runs it too).
+SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+_LOADED_LIBRARY = re.compile(r"=> (/\S+)")
 
 
 class ServerError(RuntimeError):
@@ -85,6 +95,88 @@ def _open_path_for(path: Path, user: str) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
+def reachable(path: Path, user: str) -> bool:
+    """Whether ``user`` may enter ``path`` and every folder above it, by their mode bits."""
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid, *(group.gr_gid for group in grp.getgrall() if user in group.gr_mem)}
+    resolved = path.resolve()
+    for folder in (resolved, *resolved.parents):
+        info = folder.stat()
+        if info.st_uid == entry.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
+def install_folders(bin_dir: Path) -> list[Path]:
+    """The folders a server run from ``bin_dir`` reads: its programs, its share and library
+    folders (as its ``pg_config`` says), and the folders of the shared libraries its programs
+    find relative to themselves (the wheel's own ``libpq``, through an ``$ORIGIN`` run path)."""
+    programs = bin_dir.resolve()
+    asked = subprocess.run(
+        [str(programs / "pg_config"), "--sharedir", "--pkglibdir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    said = asked.stdout.split()
+    if asked.returncode != 0 or len(said) != 2:
+        raise ServerError(f"{programs / 'pg_config'} did not say where its install is: {asked}")
+    folders = {programs, *(Path(line).resolve() for line in said)}
+    for program in SERVER_PROGRAMS:
+        loaded = subprocess.run(
+            ["ldd", str(programs / program)], capture_output=True, text=True, check=False
+        ).stdout
+        for library in _LOADED_LIBRARY.findall(loaded):
+            # ldd writes a library found through $ORIGIN as a path from the program's folder
+            if library.startswith(f"{programs}/"):
+                folders.add(Path(library).resolve().parent)
+    return sorted(folders)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def stage_install(bin_dir: Path, into: Path) -> Path:
+    """A copy of the PostgreSQL install of ``bin_dir`` in a folder under ``into``, laid out as
+    the original (the programs find their share, lib and libpq folders relative to themselves),
+    made of hard links where ``into`` is on the install's file system, else of copies. The copy
+    is made once per install (its folder is named after it) and reused; returns its bin folder.
+    """
+    folders = install_folders(bin_dir)
+    root = Path(os.path.commonpath(folders))
+    program = (bin_dir / "postgres").stat()
+    key = f"{bin_dir.resolve()}:{program.st_ino}:{program.st_size}:{program.st_mtime_ns}"
+    staged = into / f"postgresql-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    staged_bin = staged / bin_dir.resolve().relative_to(root)
+    if staged.is_dir():
+        return staged_bin
+    partial = into / f"{staged.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    for folder in folders:
+        shutil.copytree(
+            folder,
+            partial / folder.relative_to(root),
+            symlinks=True,
+            copy_function=_link_or_copy,
+            dirs_exist_ok=True,
+        )
+    try:
+        partial.rename(staged)
+    except OSError:  # another process staged it first
+        shutil.rmtree(partial, ignore_errors=True)
+    return staged_bin
+
+
 class LocalServer:
     """One PostgreSQL cluster in ``data_dir``, run with the binaries in ``bin_dir``."""
 
@@ -93,6 +185,7 @@ class LocalServer:
         self.data_dir = data_dir.resolve()
         self.user = _service_user()
         self.log_file = self.data_dir / "server.log"
+        self._programs: Path | None = None
 
     # --- facts -------------------------------------------------------------------------
     @property
@@ -173,6 +266,18 @@ class LocalServer:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # --- helpers -------------------------------------------------------------------------
+    def programs(self) -> Path:
+        """Where the programs are run from: ``bin_dir``, or a copy of its install beside the
+        data folder when the service user cannot reach ``bin_dir`` (see :func:`stage_install`).
+        """
+        if self._programs is None:
+            if self.user is None or reachable(self.bin_dir, self.user):
+                self._programs = self.bin_dir
+            else:
+                self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+                self._programs = stage_install(self.bin_dir, self.data_dir.parent)
+        return self._programs
+
     def _run(
         self, program: str, *args: str, check: bool = True, failure: str | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -180,7 +285,7 @@ class LocalServer:
         # descriptors and would keep a pipe open for as long as it runs.
         with tempfile.TemporaryFile("w+") as out:
             result = subprocess.run(
-                [str(self.bin_dir / program), *args],
+                [str(self.programs() / program), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -57,7 +57,7 @@ class QueueController(Controller):
         "unlimited), `taskq.pause_queue` / `taskq.resume_queue` when `paused` is given, in one "
         "transaction, and answers the queue's row of `taskq.queue_stats`. A change creates a "
         "queue that does not exist; an empty body only reads it (404 when there is none).",
-        responses=problem_responses(400, 401, 404, 413, 503),
+        responses=problem_responses(400, 401, 404, 413, 415, 503),
     )
     async def update_queue(
         self,

@@ -25,6 +25,10 @@ TaskId = Annotated[
     ),
 ]
 
+# include= of GET /api/tasks: one or more of the large fields, comma-separated.
+_LARGE = "|".join(client.LARGE_FIELDS)
+INCLUDE_PATTERN = f"^(?:{_LARGE})(?:,(?:{_LARGE}))*$"
+
 CREATE_EXAMPLES = [
     Example(
         summary="The older API's example: a HIGH task scheduled without an offset (UTC)",
@@ -63,7 +67,7 @@ class TaskController(Controller):
         description="Calls `taskq.enqueue`. Answers 201 with the new task. A `scheduled_at` "
         "without an offset is read as UTC. Works with and without the trailing slash.",
         status_code=HTTP_201_CREATED,
-        responses=problem_responses(400, 401, 413, 503),
+        responses=problem_responses(400, 401, 413, 415, 503),
     )
     async def create_task(
         self,
@@ -159,7 +163,10 @@ class TaskController(Controller):
         operation_id="listTasks",
         summary="List tasks, newest first, a keyset page at a time",
         description="Calls `taskq.list_tasks`. Filters combine; pass a page's `next_cursor` "
-        "as `cursor` to get the next page (null on the last page).",
+        "as `cursor` to get the next page (null on the last page). The tasks leave out "
+        "`payload` and `result` (which can be large, and are not read from the database) "
+        "unless `include` names them: `include=payload`, `include=result` or "
+        "`include=payload,result`; `GET /api/tasks/{task_uuid}` always has them.",
         responses=problem_responses(400, 401, 503),
     )
     async def list_tasks(
@@ -169,13 +176,31 @@ class TaskController(Controller):
         queue: Annotated[str | None, Parameter(description="only tasks of this queue")] = None,
         name: Annotated[str | None, Parameter(description="only tasks of this name")] = None,
         limit: Annotated[
-            int, Parameter(ge=1, le=500, description="tasks per page (at most 500)")
+            int,
+            Parameter(
+                ge=1, le=client.PAGE_MAX, description=f"tasks per page (at most {client.PAGE_MAX})"
+            ),
         ] = 50,
         cursor: Annotated[
             UUID | None, Parameter(description="the previous page's next_cursor")
         ] = None,
+        include: Annotated[
+            str | None,
+            Parameter(
+                pattern=INCLUDE_PATTERN,
+                description="the large fields to show too, comma-separated: payload, result",
+                examples=[Example(value="payload,result"), Example(value="result")],
+            ),
+        ] = None,
     ) -> TaskPageOut:
+        fields = [f for f in client.LARGE_FIELDS if f in (include or "").split(",")]
         page = await client.list_tasks(
-            conn, status=status, queue=queue, name=name, after=cursor, page_size=limit
+            conn,
+            status=status,
+            queue=queue,
+            name=name,
+            after=cursor,
+            page_size=limit,
+            include=fields,
         )
         return TaskPageOut.of(page)

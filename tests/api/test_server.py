@@ -90,6 +90,21 @@ def test_smoke_flow_over_http(server: Server) -> None:
         assert http.get("/docs/openapi.json").json()["info"]["title"] == "taskq"
 
 
+def test_a_deep_body_is_400_and_a_body_not_declared_json_415_over_http(server: Server) -> None:
+    deep = '{"a":' * 3000 + "1" + "}" * 3000
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        too_deep = http.post(
+            "/api/tasks/", content=deep, headers={"Content-Type": "application/json"}
+        )
+        assert too_deep.status_code == 400, too_deep.text
+        assert too_deep.headers["content-type"].startswith("application/problem+json")
+        plain = http.post(
+            "/api/tasks/", content='{"name": "x"}', headers={"Content-Type": "text/plain"}
+        )
+        assert plain.status_code == 415, plain.text
+        assert plain.headers["content-type"].startswith("application/problem+json")
+
+
 def test_the_token_comes_from_the_environment(module_database_url: str) -> None:
     secured = Server(module_database_url, env={"TASKQ_API_TOKEN": "from-env"})
     try:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
+import msgspec
+import psycopg
 import pytest
 
 from taskq import client
@@ -392,3 +394,78 @@ async def test_list_accepts_the_largest_limit(api: Client) -> None:
     response = await api.get("/api/tasks", params={"limit": 500})
     assert response.status_code == 200
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+# -- GET /api/tasks?include= ---------------------------------------------------------------------
+
+LARGE = {"payload", "result"}
+
+
+async def test_list_leaves_payload_and_result_out_unless_included(
+    api: Client, db: client.Connection
+) -> None:
+    created = await create(api, payload={"big": "x" * 1000})
+    await finish_task(db, UUID(created["id"]), result={"answer": 42})
+    whole = (await api.get(f"/api/tasks/{created['id']}")).json()
+    assert set(whole) == TASK_KEYS
+    for include, shown in [
+        (None, set()),
+        ("payload", {"payload"}),
+        ("result", {"result"}),
+        ("payload,result", LARGE),
+        ("result,payload", LARGE),
+        ("payload,payload", {"payload"}),
+    ]:
+        params = {} if include is None else {"include": include}
+        response = await api.get("/api/tasks", params=params)
+        assert response.status_code == 200, response.text
+        [item] = response.json()["items"]
+        assert set(item) == (TASK_KEYS - LARGE) | shown, include
+        assert item == {key: whole[key] for key in item}
+    assert whole["payload"] == {"big": "x" * 1000}
+    assert whole["result"] == {"answer": 42}
+
+
+@pytest.mark.parametrize(
+    "include", ["", "errors", "payload,", "payload,lease_token", "PAYLOAD", " payload"]
+)
+async def test_list_unknown_include_is_400_naming_it(api: Client, include: str) -> None:
+    body = problem(await api.get("/api/tasks", params={"include": include}), 400)
+    assert invalid_names(body) == ["include"]
+
+
+class ColumnsSeen(psycopg.AsyncCursor[Any]):
+    """A cursor that notes the columns of every result it gets."""
+
+    seen: ClassVar[list[list[str]]] = []
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Self:
+        done = await super().execute(*args, **kwargs)
+        self.seen.append([column.name for column in self.description or []])
+        return done
+
+
+async def test_list_does_not_read_payloads_from_the_database_unless_included(
+    database_url: str,
+) -> None:
+    """The page's query selects the columns it shows: what is left out never leaves PostgreSQL."""
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, cursor_factory=ColumnsSeen
+    ) as conn:
+        await client.enqueue(conn, "big", {"blob": "y" * 1000})
+        ColumnsSeen.seen.clear()
+        summary = await client.list_tasks(conn, include=())
+        [task] = summary.items
+        assert task.payload is msgspec.UNSET
+        assert task.result is msgspec.UNSET
+        with_payload = await client.list_tasks(conn, include=["payload"])
+        assert with_payload.items[0].payload == {"blob": "y" * 1000}
+        assert with_payload.items[0].result is msgspec.UNSET
+        whole = await client.list_tasks(conn)
+        assert whole.items[0].payload == {"blob": "y" * 1000}
+        assert whole.items[0].result is None
+    summary_columns, payload_columns, whole_columns = ColumnsSeen.seen
+    assert "id" in summary_columns
+    assert not LARGE & set(summary_columns)
+    assert LARGE & set(payload_columns) == {"payload"}
+    assert set(whole_columns) - set(summary_columns) == LARGE

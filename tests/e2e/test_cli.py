@@ -76,6 +76,26 @@ def test_ls_pages(cli: Any) -> None:
     assert [t["name"] for t in json.loads(out)["items"]] == ["t2", "t1"]
 
 
+def test_ls_leaves_payload_and_result_out_unless_included(cli: Any) -> None:
+    cli("enqueue", "big", "--payload", '{"blob": "' + "z" * 500 + '"}')
+    _, out, _ = cli("ls", "--json")
+    [task] = json.loads(out)["items"]
+    assert task["name"] == "big"
+    assert "payload" not in task
+    assert "result" not in task
+    _, out, _ = cli("ls", "--json", "--include", "payload,result")
+    [task] = json.loads(out)["items"]
+    assert task["payload"] == {"blob": "z" * 500}
+    assert task["result"] is None
+    _, out, _ = cli("ls", "--include", "payload")
+    header, row = out.splitlines()
+    assert header.split()[-1] == "PAYLOAD"
+    assert row.endswith('{"blob": "' + "z" * 500 + '"}')
+    code, _, err = cli("ls", "--include", "errors")
+    assert code == 1
+    assert "--include takes payload, result or payload,result, not 'errors'" in err
+
+
 def test_transitions(cli: Any) -> None:
     _, out, _ = cli("enqueue", "x")
     task_id = out.strip()
@@ -117,7 +137,7 @@ def test_queues(cli: Any) -> None:
         (["enqueue", ""], "name must not be empty"),
         (["queue", "mail", "--concurrency", "0"], "concurrency must be between 1 and 10000"),
         (["queue", "mail"], "say what to change"),
-        (["ls", "--limit", "0"], "--limit must be between 1 and 1000"),
+        (["ls", "--limit", "0"], "--limit must be between 1 and 500"),
     ],
 )
 def test_errors_are_one_line(cli: Any, args: list[str], message: str) -> None:
