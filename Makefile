@@ -3,7 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per set of extras: `make run` installs what running needs, `make test` and
+# `make bench` add theirs. Each is redone when pyproject.toml changes.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
 
@@ -11,22 +16,32 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
-	touch $(STAMP)
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing taskq into $(VENV)"
+	@$(PIP) -e .
+	@touch $@
+
+$(DEV_STAMP): $(RUN_STAMP)
+	@echo "installing the test and lint tools into $(VENV)"
+	@$(PIP) -e '.[dev]'
+	@touch $@
+
+$(BENCH_STAMP): $(RUN_STAMP)
+	@echo "installing the benchmark tools into $(VENV)"
+	@$(PIP) -e '.[bench]'
+	@touch $@
 
 .PHONY: install
-install: $(STAMP) sqitch ## make the virtual environment and install taskq with its tools
+install: $(DEV_STAMP) sqitch ## make the virtual environment: taskq with its test and lint tools
 
 .PHONY: sqitch
 sqitch: ## make sure the Sqitch CLI and its PostgreSQL driver are installed
 	@./scripts/ensure-sqitch
 
 .PHONY: run
-run: install ## start taskq: embedded PostgreSQL, schema deployed, API + worker on :8000
-	$(BIN)/taskq run
+run: $(RUN_STAMP) sqitch ## start taskq: embedded PostgreSQL, schema deployed, API + worker on :8000 (ARGS='--port 8001')
+	$(BIN)/taskq run $(ARGS)
 
 .PHONY: test
 test: install ## run the whole test suite (TASKQ_TEST_PG=system for Debian's PostgreSQL 15)
@@ -48,9 +63,9 @@ up: ## run taskq with docker compose (postgres:17, migrate, api, worker)
 	docker compose up --build
 
 .PHONY: bench
-bench: install ## benchmarks beside the peers; writes bench/results/latest.json and a chart
+bench: $(BENCH_STAMP) sqitch ## benchmarks beside the peers; writes bench/results/latest.json and a chart
 	$(BIN)/python -m bench
 
 .PHONY: bench-quick
-bench-quick: install ## a reduced benchmark run, under 3 minutes
+bench-quick: $(BENCH_STAMP) sqitch ## a reduced benchmark run, under 3 minutes
 	$(BIN)/python -m bench --quick

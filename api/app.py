@@ -19,6 +19,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
@@ -164,6 +165,11 @@ def create_app(
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=max_body_size,
         debug=debug,
+        # Litestar's logger writes through the root logger, which the process sets up: one
+        # log format in every taskq process.
+        logging_config=LoggingConfig(
+            configure_root_logger=False, loggers={"litestar": {"level": "INFO", "propagate": True}}
+        ),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 
 DESCRIPTION = (
     "Serve the taskq REST API (docs at /docs). The database is --database-url, else "
@@ -32,15 +32,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app, token_from_env
-    from taskq.settings import ConfigError, resolve_database
+    from taskq.logs import setup_logging
+    from taskq.settings import database_at_start
 
-    url: str | None = args.database_url
-    if url is None:
-        try:
-            url = resolve_database().url
-        except ConfigError as error:
-            print(f"taskq api: {error}", file=sys.stderr)
-            return 2
-    app = create_app(url, api_token=token_from_env())
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    setup_logging(args.log_level)
+    log = logging.getLogger("taskq.api")
+    source = database_at_start(args.database_url, log, "serving; /health answers 503 until it does")
+    if source is None:
+        return 2
+    app = create_app(source.url, api_token=token_from_env())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None)
     return 0

@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from taskq import client, decoding
 from taskq.errors import InvalidArgument, TaskqError, Unavailable, translate
-from taskq.settings import resolve_database
+from taskq.settings import connection_problem, resolve_database
 
 T = TypeVar("T")
 
@@ -56,7 +58,7 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 def database_url(args: argparse.Namespace) -> str:
     explicit: str | None = getattr(args, "database_url", None)
-    return explicit or resolve_database().url
+    return resolve_database(explicit).url
 
 
 async def _with_connection(url: str, call: Callable[[client.Connection], Awaitable[T]]) -> T:
@@ -68,7 +70,7 @@ async def _with_connection(url: str, call: Callable[[client.Connection], Awaitab
             f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
         )
         raise Unavailable(
-            f"cannot connect to the database at {place}: {_first_line(str(error))}"
+            f"cannot connect to the database at {place}: {connection_problem(error)}"
         ) from error
     async with conn:
         decoding.configure(conn)
@@ -80,11 +82,6 @@ async def _with_connection(url: str, call: Callable[[client.Connection], Awaitab
                     "the taskq schema is not deployed in this database: run `taskq migrate`"
                 ) from error
             raise
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else text
 
 
 def run_call(args: argparse.Namespace, call: Callable[[client.Connection], Awaitable[T]]) -> T:
@@ -174,7 +171,23 @@ def parse_time(text: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def read_payload(text: str | None) -> str | None:
+    """The ``--payload`` text: the argument itself, ``@FILE`` for a file's contents, ``-`` for
+    standard input (for payloads too large for a command line)."""
+    if text is None or not (text == "-" or text.startswith("@")):
+        return text
+    try:
+        if text == "-":
+            return sys.stdin.read()
+        return Path(text[1:]).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidArgument(f"--payload {text}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise InvalidArgument(f"--payload {text} is not UTF-8 text: {error.reason}") from error
+
+
 def parse_payload(text: str | None) -> dict[str, Any] | None:
+    text = read_payload(text)
     if text is None:
         return None
     try:
@@ -183,6 +196,8 @@ def parse_payload(text: str | None) -> dict[str, Any] | None:
         raise InvalidArgument(
             f"--payload is not JSON: {error.msg} at character {error.pos}"
         ) from error
+    except RecursionError:
+        raise InvalidArgument("--payload is nested too deeply to read") from None
     if not isinstance(payload, dict):
         raise InvalidArgument(
             '--payload must be a JSON object, such as \'{"to": "a@example.com"}\''
@@ -313,7 +328,11 @@ def add_commands(commands: Any) -> None:
     """Add the admin subcommands to the ``taskq`` parser's subparsers."""
     p = commands.add_parser("enqueue", help="add a task", description="Add a task (taskq.enqueue).")
     p.add_argument("name", help="the task's name, which picks its handler")
-    p.add_argument("--payload", help="a JSON object for the handler (default {})")
+    p.add_argument(
+        "--payload",
+        help="a JSON object for the handler (default {}); @FILE reads it from a file, "
+        "- from standard input",
+    )
     p.add_argument("--priority", choices=["LOW", "MEDIUM", "HIGH"], help="default MEDIUM")
     p.add_argument("--at", help="when it is due: ISO 8601 (no offset = UTC) or +30s, +5m, +2h, +1d")
     p.add_argument("--queue", help="default: default")

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 
 from taskq import admin, migrate
 from taskq.errors import TaskqError
@@ -34,7 +35,7 @@ def cmd_psql(args: argparse.Namespace) -> int:
     psql = shutil.which("psql")
     if psql is None:
         raise TaskqError(f"psql is not installed; the database is at {url}")
-    extra = [a for a in args.psql_args if a != "--"]
+    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
     os.execv(psql, [psql, url, *extra])  # noqa: S606 - psql replaces this process, by design
     return 0  # not reached
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="taskq",
         description="taskq: a task queue that lives in PostgreSQL.",
     )
+    parser.add_argument("--version", action="version", version=f"taskq {version('taskq')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run_parser = commands.add_parser(
@@ -88,12 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     psql_parser = commands.add_parser(
         "psql",
         help="open psql on the configured database (the embedded one included)",
-        description="Open psql on the configured database; arguments after -- go to psql.",
+        description="Open psql on the configured database. Every other argument goes to psql "
+        "(taskq psql -c 'SELECT 1'); after --, even -h and --help do.",
+        allow_abbrev=False,
     )
     admin.add_database_option(psql_parser)
-    psql_parser.add_argument(
-        "psql_args", nargs=argparse.REMAINDER, help="arguments for psql, after --"
-    )
     psql_parser.set_defaults(handler=cmd_psql)
 
     admin.add_commands(commands)
@@ -102,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "psql":
+        args.psql_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler
     try:
         return handler(args)

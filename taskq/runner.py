@@ -3,7 +3,8 @@
 It finds the database (``TASKQ_DATABASE_URL``, ``DATABASE_URL``, ``config.yaml``, else the
 embedded PostgreSQL under ``.taskq/``), deploys the schema with ``sqitch deploy --verify``
 (nothing to do when it is current), then serves the API and runs one worker in this process.
-SIGINT/SIGTERM stop the worker gracefully, then the API, then the embedded server. A second
+SIGINT/SIGTERM stop the worker gracefully, then the API, then the embedded server; a repeated
+SIGTERM changes nothing, a second SIGINT (Ctrl-C) skips what is left of the grace period. A second
 ``taskq run`` on the same ``.taskq/`` folder says so and exits instead of sharing the data.
 """
 
@@ -15,26 +16,24 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
 import socket
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO
 
-import psycopg
 import uvicorn
 
 from taskq import migrate
 from taskq.errors import TaskqError, Unavailable
+from taskq.logs import setup_logging
 from taskq.pgserver import LocalServer
-from taskq.settings import DatabaseSource, configured_database, embedded_home
+from taskq.settings import DatabaseSource, check_database, configured_database, embedded_home
 
 DESCRIPTION = (
     "Start taskq in one command: find or start the database (TASKQ_DATABASE_URL, DATABASE_URL, "
     "config.yaml, else an embedded PostgreSQL kept under .taskq/), deploy the schema with "
     "sqitch deploy --verify, and serve the REST API with one worker. Ctrl-C stops it cleanly."
 )
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 log = logging.getLogger("taskq.run")
 
 
@@ -123,17 +122,9 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def check_reachable(source: DatabaseSource) -> None:
-    try:
-        with psycopg.connect(source.url, connect_timeout=10):
-            pass
-    except psycopg.Error as error:
-        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else "no answer"
-        if len(lines) > 1 and "FATAL" in lines[0]:
-            reason = lines[0].split("FATAL:", 1)[-1].strip()
-        raise Unavailable(
-            f"cannot connect to the database from {source.origin}: {reason}"
-        ) from error
+    problem = check_database(source)
+    if problem is not None:
+        raise Unavailable(f"cannot connect to the database from {source.origin}: {problem}")
 
 
 class _Server(uvicorn.Server):
@@ -146,10 +137,13 @@ class _Server(uvicorn.Server):
 
 async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
     from api.app import create_app, token_from_env
+    from worker.cli import handle_stop_signals
     from worker.loop import Worker
 
     app = create_app(url, api_token=token_from_env())
-    server = _Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+    server = _Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", log_config=None)
+    )
     worker = Worker(
         url,
         queues=args.queues or ["default"],
@@ -157,19 +151,12 @@ async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
         any_name=args.any_name,
         grace=args.grace,
     )
-    loop = asyncio.get_running_loop()
-    signals_seen = 0
 
-    def on_signal(signum: int) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        log.info("%s: stopping (the worker first, then the API)", signal.Signals(signum).name)
-        worker.stop(force=signals_seen > 1)
-        if signals_seen > 1:
-            server.force_exit = True
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
+    # A second Ctrl-C skips the worker's grace; the API then stops as usual, its lifespan
+    # closing the pool (uvicorn's force_exit would cancel that and log a traceback).
+    handle_stop_signals(
+        lambda force: worker.stop(force=force), log, " (the worker first, then the API)"
+    )
 
     api_task = asyncio.create_task(server.serve(), name="api")
     worker_task = asyncio.create_task(worker.run(), name="worker")
@@ -204,16 +191,12 @@ def _banner(args: argparse.Namespace, source: DatabaseSource) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.cli import import_handlers, setup_logging
+    from worker.cli import import_handlers
 
-    setup_logging(args.log_level, LOG_FORMAT)
+    setup_logging(args.log_level)
     import_handlers(args.imports)
     check_port_free(args.host, args.port)
-    configured = (
-        DatabaseSource(args.database_url, "--database-url")
-        if args.database_url
-        else configured_database()
-    )
+    configured = configured_database(args.database_url)
     if configured is not None:
         check_reachable(configured)
         return _run_on(args, configured)

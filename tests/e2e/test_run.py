@@ -4,14 +4,13 @@ Then the same with config.yaml pointing at a running server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,21 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TASKQ = str(Path(sys.executable).parent / "taskq")
 
 
-@pytest.fixture
-def folder() -> Iterator[Path]:
-    """An empty folder outside pytest's private base folder (whose mode pytest resets), so
-    that the embedded server's unprivileged user can reach it."""
-    path = Path(tempfile.mkdtemp(prefix="taskq-run-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def clean_env() -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without taskq's settings (so the embedded default applies), plus extra."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKQ_", "DATABASE_URL"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
 @contextmanager
@@ -168,7 +156,7 @@ def test_run_with_the_embedded_database(folder: Path) -> None:
         # the README's CLI examples, against the same database
         cli = readme_block("**CLI**", "sh").replace(".venv/bin/taskq", TASKQ)
         cli = "\n".join(line for line in cli.splitlines() if "<" not in line)
-        env = {**clean_env(), "TASKQ_DATABASE_URL": database_url}
+        env = clean_env(TASKQ_DATABASE_URL=database_url)
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", cli],
             capture_output=True,
@@ -287,3 +275,45 @@ def test_bad_configuration_is_one_clear_line(folder: Path, config: str, message:
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.startswith("taskq:")]) == 1
+
+
+def test_sigterm_through_make_run_lets_running_tasks_finish(folder: Path) -> None:
+    """`make run` with a task running; SIGTERM to make's process group, twice. make passes its
+    own SIGTERM on to taskq, so taskq sees each one twice: none of them cuts the grace short."""
+    port = free_port()
+    base = f"http://localhost:{port}"
+    venv = Path(sys.executable).parent.parent
+    command = ["make", "--no-print-directory", "-C", str(ROOT), f"VENV={venv}"]
+    command += ["-o", f"{venv}/.installed-run", "run", f"ARGS=--port {port}"]
+    env = clean_env(TASKQ_HOME=str(folder / "home"))
+    with (folder / "run.log").open("w") as log:
+        make = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
+        )
+    try:
+        wait_for_banner(make, folder)
+        task = http("POST", f"{base}/api/tasks/", {"name": "sleep", "payload": {"seconds": 3}})
+        deadline = time.monotonic() + 30
+        while http("GET", f"{base}/api/tasks/{task['id']}")["status"] != "RUNNING":
+            assert time.monotonic() < deadline, "the sleep task never started"
+            time.sleep(0.05)
+        os.killpg(make.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(make.pid, signal.SIGTERM)
+        code = make.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(make.pid, signal.SIGKILL)
+        make.wait(timeout=30)
+    log_text = (folder / "run.log").read_text()
+    # make dies by the SIGTERM it was sent; it would add "Error N" had taskq failed
+    assert code in (0, -signal.SIGTERM), log_text
+    assert not re.search(r"make: \*\*\* .*Error", log_text), log_text
+    assert f"task {task['id']} 'sleep' attempt 1/3 completed" in log_text
+    assert "cancelling" not in log_text
+    assert "Traceback" not in log_text
+    assert "CancelledError" not in log_text
+    assert "stopping the embedded PostgreSQL" in log_text
+    server = LocalServer(embedded_bin_dir(), folder / "home" / "pgdata")
+    assert not server.is_running(), "the embedded server was left running"

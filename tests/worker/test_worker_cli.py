@@ -7,8 +7,13 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from taskq.pgserver import free_port
 from tests.worker.helpers import (
     REPO,
     SyncConnection,
@@ -154,3 +159,66 @@ def test_sigterm_on_an_idle_worker_exits_0_and_unregisters(
         assert w.wait(20) == 0
     assert w.worker_id(conn) is None
     assert status_of(conn, in_q2) == "COMPLETED"
+
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+\[\d+\]: \S")
+
+
+def signalled_twice(
+    database_url: str, conn: SyncConnection, log_path: Path, seconds: float, signum: signal.Signals
+) -> tuple[dict[str, object], str]:
+    """A worker (60 s of grace) running a sleep task is sent ``signum`` twice; it exits 0.
+    The task's row and the worker's log, after."""
+    with WorkerProcess(database_url, log_path, "--grace", "60") as w:
+        w.wait_ready(conn)
+        slow = enqueue(conn, "sleep", {"seconds": seconds})
+        wait_until(lambda: status_of(conn, slow) == "RUNNING", 15, "the sleep task started")
+        w.signal(signum)
+        time.sleep(0.3)
+        w.signal(signum)
+        assert w.wait(30) == 0
+        return task_row(conn, slow), w.log()
+
+
+def test_a_repeated_sigterm_lets_running_tasks_finish(
+    database_url: str, conn: SyncConnection, tmp_path: Path
+) -> None:
+    row, log = signalled_twice(database_url, conn, tmp_path / "w.log", 2, signal.SIGTERM)
+    assert (row["status"], row["attempts"]) == ("COMPLETED", 1), log
+    assert "SIGTERM received again: already stopping" in log
+    assert "cancelling" not in log
+    assert "Traceback" not in log
+    assert all(LOG_LINE.match(line) for line in log.splitlines()), log
+
+
+def test_a_second_sigint_hands_running_tasks_back_at_once(
+    database_url: str, conn: SyncConnection, tmp_path: Path
+) -> None:
+    row, log = signalled_twice(database_url, conn, tmp_path / "w.log", 60, signal.SIGINT)
+    assert (row["status"], row["attempts"]) == ("QUEUED", 0), log
+    assert "cancelling 1 task(s) still running" in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("change", [{"user": "no_such_role"}, {"dbname": "no_such_database"}])
+def test_a_refused_login_at_start_is_one_line_and_exit_2(
+    database_url: str, tmp_path: Path, change: dict[str, str]
+) -> None:
+    url = make_conninfo(database_url, **change)
+    with WorkerProcess(url, tmp_path / "w.log") as w:
+        assert w.wait(30) == 2
+        lines = w.log().splitlines()
+    assert len(lines) == 1, lines
+    assert "the database from TASKQ_DATABASE_URL refuses taskq: " in lines[0]
+    assert change.popitem()[1] in lines[0]
+
+
+def test_a_database_that_does_not_answer_is_waited_for(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/taskq"
+    with WorkerProcess(url, tmp_path / "w.log") as w:
+        wait_until(lambda: "cannot register" in w.log(), 30, "the worker retried")
+        assert w.process.poll() is None
+        w.signal(signal.SIGTERM)
+        assert w.wait(30) == 0
+        log = w.log()
+    assert "does not answer (Connection refused); waiting for it" in log
