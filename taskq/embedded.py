@@ -26,7 +26,7 @@ def running_embedded(home: Path | None = None) -> DatabaseSource:
     if not server.is_running():
         state = "is stopped" if server.initialised else "does not exist"
         raise NotRunning(
-            f"taskq is not running here: the embedded PostgreSQL in {server.data_dir} {state}; "
+            f"nothing is running here: the embedded PostgreSQL in {server.data_dir} {state}; "
             "start it with `taskq run` (or `make run`), or set TASKQ_DATABASE_URL"
         )
     return _source(server)

@@ -329,7 +329,7 @@ def test_no_command_but_run_starts_the_embedded_server(command: list[str], folde
     assert len(lines) == 1, result.stderr
     data = folder / ".taskq" / "pgdata"
     assert (
-        f"taskq is not running here: the embedded PostgreSQL in {data} does not exist" in (lines[0])
+        f"nothing is running here: the embedded PostgreSQL in {data} does not exist" in (lines[0])
     )
     assert "start it with `taskq run`" in lines[0]
     assert not (data / "PG_VERSION").exists()
@@ -343,7 +343,7 @@ def test_a_stopped_embedded_server_stays_stopped(folder: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"taskq: taskq is not running here: the embedded PostgreSQL in {server.data_dir} is "
+        f"taskq: nothing is running here: the embedded PostgreSQL in {server.data_dir} is "
         "stopped; start it with `taskq run` (or `make run`), or set TASKQ_DATABASE_URL"
     )
     assert not server.is_running()
