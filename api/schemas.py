@@ -20,6 +20,10 @@ INT4_MAX = 2_147_483_647
 # taskq.set_concurrency keeps one slot row per unit of concurrency and blocks claims while it
 # writes them, so the API refuses limits that would take it minutes (use null for unlimited).
 MAX_CONCURRENCY = 10_000
+# The SQL's rule for task and queue names (taskq._check_name): 1 to 128 characters, not only
+# spaces, tabs and line breaks.
+NAME_MAX = 128
+NAME_PATTERN = r"[^ \t\r\n]"
 
 Timestamp = Annotated[
     str,
@@ -33,7 +37,8 @@ QueueName = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=128,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
         description="the queue's name (created on first use)",
         examples=["default"],
     ),
@@ -58,7 +63,13 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: Annotated[
         str,
-        Meta(min_length=1, description="the handler that runs the task", examples=["send_email"]),
+        Meta(
+            min_length=1,
+            max_length=NAME_MAX,
+            pattern=NAME_PATTERN,
+            description="the handler that runs the task",
+            examples=["send_email"],
+        ),
     ]
     payload: (
         Annotated[

@@ -12,14 +12,15 @@ from msgspec import UNSET
 
 from api.deps import ConnectionDep, strict_body
 from api.errors import problem_responses
-from api.schemas import QueueOut, QueuePatch
+from api.schemas import NAME_MAX, NAME_PATTERN, QueueOut, QueuePatch
 from taskq import client
 
 QueuePath = Annotated[
     str,
     Parameter(
         min_length=1,
-        max_length=128,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
         description="the queue's name; a queue that does not exist yet is created by a change",
         examples=[Example(value="default")],
     ),
