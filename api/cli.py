@@ -32,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app, token_from_env
-    from taskq.settings import ConfigError, resolve_database
+    from taskq.settings import ConfigError, prepare_setting, resolve_database
 
     url: str | None = args.database_url
-    if url is None:
-        try:
+    try:
+        prepare = prepare_setting()
+        if url is None:
             url = resolve_database().url
-        except ConfigError as error:
-            print(f"taskq api: {error}", file=sys.stderr)
-            return 2
-    app = create_app(url, api_token=token_from_env())
+    except ConfigError as error:
+        print(f"taskq api: {error}", file=sys.stderr)
+        return 2
+    app = create_app(url, api_token=token_from_env(), prepare=prepare)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

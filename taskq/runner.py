@@ -27,7 +27,13 @@ import uvicorn
 from taskq import migrate
 from taskq.errors import TaskqError, Unavailable
 from taskq.pgserver import LocalServer
-from taskq.settings import DatabaseSource, configured_database, embedded_home
+from taskq.settings import (
+    DatabaseSource,
+    configured_database,
+    embedded_home,
+    listen_url_setting,
+    prepare_setting,
+)
 
 DESCRIPTION = (
     "Start taskq in one command: find or start the database (TASKQ_DATABASE_URL, DATABASE_URL, "
@@ -142,10 +148,16 @@ async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
     from api.app import create_app, token_from_env
     from worker.loop import Worker
 
-    app = create_app(url, api_token=token_from_env())
+    prepare = prepare_setting()
+    app = create_app(url, api_token=token_from_env(), prepare=prepare)
     server = _Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
     worker = Worker(
-        url, queues=args.queues or ["default"], concurrency=args.concurrency, grace=args.grace
+        url,
+        queues=args.queues or ["default"],
+        concurrency=args.concurrency,
+        grace=args.grace,
+        listen_url=listen_url_setting(),
+        prepare=prepare,
     )
     loop = asyncio.get_running_loop()
     signals_seen = 0
@@ -199,6 +211,9 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, LOG_FORMAT)
     import_handlers(args.imports)
     check_port_free(args.host, args.port)
+    # refused in one line before anything starts; serve reads them again
+    prepare_setting()
+    listen_url_setting()
     configured = (
         DatabaseSource(args.database_url, "--database-url")
         if args.database_url

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from taskq.settings import ConfigError, resolve_database
+from taskq.settings import ConfigError, listen_url_setting, prepare_setting, resolve_database
 from worker.loop import Worker
 
 DESCRIPTION = "Claim tasks from taskq queues and run their handlers."
@@ -22,9 +22,14 @@ Handlers are registered with @task("name") from the worker package, in the modul
 ({"seconds": n}), echo (returns its payload), fail (raises).
 
 The database is --database-url, else TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, or the
-embedded server. SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace
-seconds, then hand the rest back (QUEUED again, the attempt not counted) and exit 0; a second
-signal skips what is left of the grace period.
+embedded server. Behind a connection pooler (PgBouncer in transaction pooling) LISTEN cannot
+work: give a direct connection with --listen-url (TASKQ_LISTEN_URL), or the worker notices the
+pooler and polls every --poll seconds; TASKQ_PREPARE=auto|on|off sets psycopg's prepared
+statements (auto: off behind a detected pooler).
+
+SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace seconds, then hand
+the rest back (QUEUED again, the attempt not counted) and exit 0; a second signal skips what is
+left of the grace period.
 
 example: taskq worker --import myapp.tasks --queue default --queue emails --concurrency 8
 """
@@ -122,6 +127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="PostgreSQL URL (default: TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, embedded)",
     )
     parser.add_argument(
+        "--listen-url",
+        metavar="URL",
+        help="direct PostgreSQL URL for the LISTEN connection when the database URL goes "
+        "through a connection pooler (default: TASKQ_LISTEN_URL, else the database URL)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
@@ -161,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         url = args.database_url or resolve_database().url
+        prepare = prepare_setting()
+        listen_url = args.listen_url or listen_url_setting()
     except ConfigError as error:
         log.error("%s", error)
         return 2
@@ -173,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         lease=args.lease,
         poll=args.poll,
         name=args.name,
+        listen_url=listen_url,
+        prepare=prepare,
     )
     try:
         asyncio.run(_serve(worker))
