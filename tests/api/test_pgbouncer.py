@@ -8,12 +8,17 @@ statements behind it, whether it detects the pooler or is told so (``TASKQ_PREPA
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from api import create_app
 from tests.api.conftest import Server
+from tests.conftest import database_name
+from tests.pgbouncer import PgBouncer
 
 CONCURRENT = 100
 
@@ -64,3 +69,28 @@ async def test_the_api_behind_pgbouncer_answers_no_5xx_under_concurrent_requests
     failures = [a.text for a in answers if a.status_code >= 500][:3]
     assert set(codes) <= {200, 201}, (codes, failures, server.log.read_text()[-3000:])
     assert sum(codes.values()) == 3 * CONCURRENT
+
+
+async def test_health_behind_a_paused_pgbouncer_answers_503_in_bounded_time(
+    pooled_database_url: str, database_url: str, pgbouncer: PgBouncer
+) -> None:
+    # A paused database in PgBouncer stands for a server gone behind it: the API's connection
+    # to PgBouncer stays open, and its queries wait in PgBouncer's queue (query_wait_timeout,
+    # 120 s by default) instead of failing.
+    app = create_app(pooled_database_url, pool_timeout=1.0)
+    async with AsyncTestClient(app=app) as api:
+        assert (await api.get("/health")).status_code == 200
+        await asyncio.sleep(1.2)  # the pooled connection is now checked before it is handed out
+        database = database_name(database_url)
+        pgbouncer.admin(f"PAUSE {database}")
+        started = time.monotonic()
+        try:
+            answer = await api.get("/health")
+        finally:
+            pgbouncer.admin(f"RESUME {database}")
+        # far below PgBouncer's 120 s (the bound is the pool timeout, plus psycopg's wait
+        # for the cancelled check)
+        assert time.monotonic() - started < 60
+        assert answer.status_code == 503
+        assert answer.json()["database"] == "down"
+        assert (await api.get("/health")).status_code == 200
