@@ -114,7 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         metavar="SECONDS",
         help="slow poll while idle, in case a notification was lost; new and due tasks wake "
-        "the worker at once through LISTEN/NOTIFY and next_due (default: 5)",
+        "the worker at once through LISTEN/NOTIFY and next_due (default: 5); behind a "
+        "connection pooler without --listen-url, the only way it finds new tasks",
     )
     parser.add_argument(
         "--name",
