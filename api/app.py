@@ -33,6 +33,7 @@ from api.deps import Database, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import ClosedStructSchemaPlugin
 from taskq.pool import make_pool
+from taskq.settings import Prepare
 
 MAX_BODY_SIZE: Final = 1024 * 1024
 POOL_TIMEOUT: Final = 3.0
@@ -123,13 +124,19 @@ def create_app(
     pool_max_size: int = 10,
     max_body_size: int = MAX_BODY_SIZE,
     debug: bool = False,
+    prepare: Prepare | None = None,
 ) -> Litestar:
-    """The API on ``database_url``. With ``api_token``, every route but /health wants it."""
+    """The API on ``database_url``. With ``api_token``, every route but /health wants it.
+    ``prepare`` is the pool's prepare policy (None: ``TASKQ_PREPARE``)."""
 
     @asynccontextmanager
     async def open_pool(app: Litestar) -> AsyncIterator[None]:
         pool = make_pool(
-            database_url, min_size=pool_min_size, max_size=pool_max_size, name="taskq-api"
+            database_url,
+            min_size=pool_min_size,
+            max_size=pool_max_size,
+            name="taskq-api",
+            prepare=prepare,
         )
         # wait=False: the API starts (and /health answers 503) while the database is down.
         await pool.open(wait=False)

@@ -33,13 +33,18 @@ def run(args: argparse.Namespace) -> int:
 
     from api.app import create_app, token_from_env
     from taskq.logs import setup_logging
-    from taskq.settings import database_at_start
+    from taskq.settings import ConfigError, database_at_start, prepare_setting
 
     setup_logging(args.log_level)
     log = logging.getLogger("taskq.api")
+    try:
+        prepare = prepare_setting()
+    except ConfigError as error:
+        log.error("%s", error)
+        return 2
     source = database_at_start(args.database_url, log, "serving; /health answers 503 until it does")
     if source is None:
         return 2
-    app = create_app(source.url, api_token=token_from_env())
+    app = create_app(source.url, api_token=token_from_env(), prepare=prepare)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None)
     return 0

@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from taskq import client, decoding
 from taskq.errors import InvalidArgument, TaskqError, Unavailable, translate
+from taskq.pool import connect
 from taskq.settings import connection_problem, resolve_database
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ def database_url(args: argparse.Namespace) -> str:
 
 async def _with_connection(url: str, call: Callable[[client.Connection], Awaitable[T]]) -> T:
     try:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10)
+        conn = await connect(url, connect_timeout=10)
     except psycopg.Error as error:
         where = conninfo_to_dict(url)
         place = (

@@ -1,4 +1,6 @@
-"""The connection pool the API and the worker share the settings of."""
+"""The connection pool the API and the worker share the settings of, and the one way every
+other taskq connection is opened (the CLI's, the worker's LISTEN), with the same prepare policy.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from taskq import decoding
+from taskq.settings import Prepare, prepare_setting
 
 # A connection handed back less than this many seconds ago is handed out again unchecked.
 CHECK_IDLE_AFTER = 1.0
@@ -46,11 +49,62 @@ async def configure(conn: AsyncConnection[Any]) -> None:
     decoding.configure(conn)
 
 
+async def behind_pooler(conn: AsyncConnection[Any]) -> bool:
+    """Whether a connection pooler sits between ``conn`` and the server (one round trip).
+
+    At connect a server tells the client the id of the process serving it (BackendKeyData, the
+    key that cancel requests quote). A pooler answers that message itself with a key of its
+    own, since the server process behind a client changes from one transaction to the next:
+    PgBouncer does in every pool mode. ``pg_backend_pid()`` always names the server's process,
+    so the two agree on a direct connection and differ behind a pooler.
+    """
+    cursor = await conn.execute("SELECT pg_backend_pid()", prepare=False)
+    row = await cursor.fetchone()
+    return row is None or row[0] != conn.info.backend_pid
+
+
+async def apply_prepare(conn: AsyncConnection[Any], prepare: Prepare) -> None:
+    """Turn psycopg's prepared statements off on ``conn`` when ``prepare`` is ``off``, or
+    ``auto`` with a pooler in the way. Behind a pooler in transaction pooling a statement
+    prepared in one transaction is looked for on another server connection in the next
+    (``prepared statement "_pg3_0" does not exist``), or its name is taken there already."""
+    if prepare == "off" or (prepare == "auto" and await behind_pooler(conn)):
+        conn.prepare_threshold = None
+
+
+async def connect(
+    url: str, *, prepare: Prepare | None = None, **options: Any
+) -> AsyncConnection[Any]:
+    """One autocommit connection outside the pool, under the prepare policy of ``prepare``
+    (None: ``TASKQ_PREPARE``); ``options`` are libpq's (``connect_timeout``, ...)."""
+    policy = prepare_setting() if prepare is None else prepare
+    conn = await AsyncConnection.connect(url, autocommit=True, **options)
+    try:
+        await apply_prepare(conn, policy)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 def make_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "taskq"
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "taskq",
+    prepare: Prepare | None = None,
 ) -> AsyncConnectionPool[AsyncConnection[Any]]:
-    """An unopened pool of autocommit connections: each SQL function call is its own transaction."""
+    """An unopened pool of autocommit connections: each SQL function call is its own
+    transaction. ``prepare`` is the prepare policy (None: ``TASKQ_PREPARE``), applied to each
+    new connection."""
     freshness = _Freshness()
+    policy = prepare_setting() if prepare is None else prepare
+
+    async def set_up(conn: AsyncConnection[Any]) -> None:
+        await configure(conn)
+        await apply_prepare(conn, policy)
+
     return AsyncConnectionPool(
         url,
         min_size=min_size,
@@ -58,7 +112,7 @@ def make_pool(
         kwargs={"autocommit": True, "application_name": name},
         open=False,
         timeout=10,
-        configure=configure,
+        configure=set_up,
         check=freshness.check,
         reset=freshness.returned,
     )

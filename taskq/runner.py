@@ -27,7 +27,14 @@ from taskq import migrate
 from taskq.errors import TaskqError, Unavailable
 from taskq.logs import setup_logging
 from taskq.pgserver import LocalServer
-from taskq.settings import DatabaseSource, check_database, configured_database, embedded_home
+from taskq.settings import (
+    DatabaseSource,
+    check_database,
+    configured_database,
+    embedded_home,
+    listen_url_setting,
+    prepare_setting,
+)
 
 DESCRIPTION = (
     "Start taskq in one command: find or start the database (TASKQ_DATABASE_URL, DATABASE_URL, "
@@ -140,7 +147,8 @@ async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
     from worker.cli import handle_stop_signals
     from worker.loop import Worker
 
-    app = create_app(url, api_token=token_from_env())
+    prepare = prepare_setting()
+    app = create_app(url, api_token=token_from_env(), prepare=prepare)
     server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     )
@@ -150,6 +158,8 @@ async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
         concurrency=args.concurrency,
         any_name=args.any_name,
         grace=args.grace,
+        listen_url=listen_url_setting(),
+        prepare=prepare,
     )
 
     # A second Ctrl-C skips the worker's grace; the API then stops as usual, its lifespan
@@ -196,6 +206,9 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     import_handlers(args.imports)
     check_port_free(args.host, args.port)
+    # refused in one line before anything starts; serve reads them again
+    prepare_setting()
+    listen_url_setting()
     configured = configured_database(args.database_url)
     if configured is not None:
         check_reachable(configured)

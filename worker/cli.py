@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from taskq.logs import setup_logging
-from taskq.settings import database_at_start
+from taskq.settings import ConfigError, database_at_start, listen_url_setting, prepare_setting
 from worker.loop import Worker
 
 DESCRIPTION = "Claim tasks from taskq queues and run their handlers."
@@ -25,9 +25,14 @@ names it has handlers for: a task of another name waits QUEUED, its attempts unt
 worker that handles it (taskq.unhandled_tasks lists what waits so); --any-name claims them all.
 
 The database is --database-url, else TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, or the
-embedded server. SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace
-seconds, then hand the rest back (QUEUED again, the attempt not counted) and exit 0. A repeated
-SIGTERM changes nothing; a second SIGINT (Ctrl-C again) skips what is left of the grace period.
+embedded server. Behind a connection pooler (PgBouncer in transaction pooling) LISTEN cannot
+work: give a direct connection with --listen-url (TASKQ_LISTEN_URL), or the worker notices the
+pooler and polls every --poll seconds; TASKQ_PREPARE=auto|on|off sets psycopg's prepared
+statements (auto: off behind a detected pooler).
+
+SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace seconds, then hand
+the rest back (QUEUED again, the attempt not counted) and exit 0. A repeated SIGTERM changes
+nothing; a second SIGINT (Ctrl-C again) skips what is left of the grace period.
 
 example: taskq worker --import myapp.tasks --queue default --queue emails --concurrency 8
 """
@@ -110,7 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         metavar="SECONDS",
         help="slow poll while idle, in case a notification was lost; new and due tasks wake "
-        "the worker at once through LISTEN/NOTIFY and next_due (default: 5)",
+        "the worker at once through LISTEN/NOTIFY and next_due (default: 5); behind a "
+        "connection pooler without --listen-url, the only way it finds new tasks",
     )
     parser.add_argument(
         "--name",
@@ -121,6 +127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url",
         metavar="URL",
         help="PostgreSQL URL (default: TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, embedded)",
+    )
+    parser.add_argument(
+        "--listen-url",
+        metavar="URL",
+        help="direct PostgreSQL URL for the LISTEN connection when the database URL goes "
+        "through a connection pooler (default: TASKQ_LISTEN_URL, else the database URL)",
     )
     parser.add_argument(
         "--log-level",
@@ -150,6 +162,12 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot import handlers: %s: %s", type(error).__name__, error)
         return 2
 
+    try:
+        prepare = prepare_setting()
+        listen_url = args.listen_url or listen_url_setting()
+    except ConfigError as error:
+        log.error("%s", error)
+        return 2
     source = database_at_start(args.database_url, log, "waiting for it")
     if source is None:
         return 2
@@ -162,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         lease=args.lease,
         poll=args.poll,
         name=args.name,
+        listen_url=listen_url,
+        prepare=prepare,
     )
     try:
         asyncio.run(_serve(worker))

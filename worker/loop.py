@@ -13,6 +13,9 @@ jobs share the work:
   (``next_due``), or the slow poll comes round (NOTIFY is a hint; the poll finds what a lost
   notification hid);
 - the listener holds one dedicated LISTEN connection, reconnected with backoff when it drops;
+  on ``listen_url`` when given (a direct connection beside a pooled database URL), else on the
+  database URL, unless a connection pooler is detected there: LISTEN cannot work through
+  transaction pooling, so the worker then only polls (``poll_only``);
 - the heartbeat extends the leases and learns which running tasks were cancelled (at once
   when a NOTIFY on ``taskq_cancel`` carries this worker's id);
 - the reporter sends the outcomes of finished handlers, in batches under load.
@@ -47,7 +50,8 @@ from psycopg_pool import AsyncConnectionPool
 from taskq import client
 from taskq.client import Connection, Task
 from taskq.errors import InvalidArgument, NotFound, TaskqError, Unavailable
-from taskq.pool import make_pool
+from taskq.pool import behind_pooler, connect, make_pool
+from taskq.settings import Prepare
 from worker.builtins import BUILTINS
 from worker.context import CancelReason, TaskContext
 from worker.registry import Handler, Registry
@@ -216,6 +220,8 @@ class Worker:
         poll: float = 5.0,
         name: str | None = None,
         connect_timeout: float = 5.0,
+        listen_url: str | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         if not queues or any(not q for q in queues):
             raise ValueError("a worker needs at least one non-empty queue name")
@@ -235,7 +241,12 @@ class Worker:
         self.poll = poll
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.connect_timeout = connect_timeout
+        self.listen_url = listen_url
+        self.prepare = prepare
         self.worker_id: UUID | None = None
+        #: True once the worker found a connection pooler on its database URL and no
+        #: ``listen_url``: it does not LISTEN and finds new tasks by polling every ``poll``
+        self.poll_only = False
         #: set once the worker is listening and registered, cleared when it has left
         self.ready = asyncio.Event()
         #: set once the worker claims nothing more after :meth:`stop` (a claim already sent
@@ -246,6 +257,7 @@ class Worker:
         self._abandon = asyncio.Event()
         self._wake = asyncio.Event()
         self._heartbeat_now = asyncio.Event()
+        # set once LISTEN is established, or known to be impossible (poll_only)
         self._listening = asyncio.Event()
         self._register_lock = asyncio.Lock()
         self._running: dict[UUID, _Running] = {}
@@ -288,7 +300,11 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop`; return once the worker has unregistered."""
         self._pool = make_pool(
-            self.database_url, min_size=1, max_size=self.concurrency + 3, name=POOL_APPLICATION
+            self.database_url,
+            min_size=1,
+            max_size=self.concurrency + 3,
+            name=POOL_APPLICATION,
+            prepare=self.prepare,
         )
         await self._pool.open(wait=False)
         background: list[asyncio.Task[None]] = []
@@ -303,15 +319,16 @@ class Worker:
             background.append(asyncio.create_task(self._report_loop(), name="taskq-report"))
             self.ready.set()
             log.info(
-                "worker %s (%s) ready: queues %s, concurrency %d, %s, lease %gs, poll %gs; "
-                "handlers: %s",
+                "worker %s (%s) ready: queues %s, concurrency %d, %s, lease %gs, %s; handlers: %s",
                 self.worker_id,
                 self.name,
                 ", ".join(self.queues),
                 self.concurrency,
                 "any task name" if self.any_name else "only the names of its handlers",
                 self.lease,
-                self.poll,
+                f"polls every {self.poll:g}s (no LISTEN through the connection pooler)"
+                if self.poll_only
+                else f"wakes on NOTIFY, slow poll {self.poll:g}s",
                 ", ".join(self.handler_names()),
             )
             await self._claim_loop()
@@ -721,9 +738,9 @@ class Worker:
         lost = False
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.database_url,
-                    autocommit=True,
+                conn = await connect(
+                    self.listen_url or self.database_url,
+                    prepare=self.prepare,
                     application_name=LISTEN_APPLICATION,
                     connect_timeout=max(1, round(self.connect_timeout)),
                     # a silently dead peer is noticed within about a minute
@@ -741,6 +758,8 @@ class Worker:
                 continue
             try:
                 async with conn:
+                    if await self._pooler_in_the_way(conn):
+                        return
                     await client.listen(conn, client.NOTIFY_CHANNEL)
                     await client.listen(conn, client.CANCEL_CHANNEL)
                     self._listening.set()
@@ -759,6 +778,31 @@ class Worker:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", error, delay)
                 self._wake.set()
                 await asyncio.sleep(delay)
+
+    async def _pooler_in_the_way(self, conn: Connection) -> bool:
+        """Whether LISTEN is impossible on ``conn``'s database URL; if so the worker polls.
+
+        A pooler in transaction pooling hands the session that ran LISTEN to other clients
+        between transactions: the notifications never reach this worker (PgBouncer drops
+        them, or gives them to whichever client holds that session). A ``listen_url`` is
+        trusted (a direct connection, or a pooler in session pooling, where LISTEN works)."""
+        if not await behind_pooler(conn):
+            return False
+        if self.listen_url is not None:
+            log.warning(
+                "the LISTEN URL goes through a connection pooler too; notifications arrive "
+                "only if it pools by session (else the worker finds tasks by its %gs poll)",
+                self.poll,
+            )
+            return False
+        self.poll_only = True
+        self._listening.set()
+        log.warning(
+            "the database URL goes through a connection pooler, where LISTEN cannot work: "
+            "polling every %gs; set TASKQ_LISTEN_URL to a direct connection to wake on NOTIFY",
+            self.poll,
+        )
+        return True
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == client.NOTIFY_CHANNEL:

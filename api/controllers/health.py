@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 from litestar import Controller, Response, get
 from litestar.openapi.datastructures import ResponseSpec
@@ -33,11 +35,23 @@ class HealthController(Controller):
     )
     async def health(self, database: DatabaseDep) -> Response[Health]:
         try:
-            async with database.pool.connection(timeout=database.timeout) as conn:
+            # Bounded as a whole: behind a pooler whose server is gone or paused, the client
+            # connection stays open and the check waits in the pooler's queue (PgBouncer's
+            # query_wait_timeout, 120 s by default) instead of failing at once.
+            async with (
+                asyncio.timeout(database.timeout),
+                database.pool.connection(timeout=database.timeout) as conn,
+            ):
                 await database.pool.check_connection(conn)
+        except TimeoutError:
+            return _unavailable(f"the database did not answer within {database.timeout:g}s")
         except psycopg.Error as error:
-            return Response(
-                Health(status="unavailable", database="down", detail=str(error) or None),
-                status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            )
+            return _unavailable(str(error) or None)
         return Response(Health(status="ok", database="up"), status_code=HTTP_200_OK)
+
+
+def _unavailable(detail: str | None) -> Response[Health]:
+    return Response(
+        Health(status="unavailable", database="down", detail=detail),
+        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+    )

@@ -26,6 +26,7 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from taskq import client
 from tests.conftest import PgServer
+from tests.processes import terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 Client = AsyncTestClient[Litestar]
@@ -83,7 +84,7 @@ def free_port() -> int:
 
 def _clean_environment() -> dict[str, str]:
     """The test run's environment, less what would change which database or token is used."""
-    unset = {"TASKQ_API_TOKEN", "TASKQ_DATABASE_URL", "DATABASE_URL"}
+    unset = {"TASKQ_API_TOKEN", "TASKQ_DATABASE_URL", "DATABASE_URL", "TASKQ_PREPARE"}
     return {key: value for key, value in os.environ.items() if key not in unset}
 
 
@@ -122,13 +123,7 @@ class Server:
         raise AssertionError(f"taskq api did not answer in {timeout}s: {self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        terminate(self.process)
         self._log_file.close()
 
 

@@ -116,10 +116,17 @@ class WorkerProcess:
     """``taskq worker`` in a process of its own, its stderr in a file. Use it as a context
     manager: the process is killed on the way out whatever happened."""
 
-    def __init__(self, database_url: str, log_path: Path, *args: str) -> None:
+    def __init__(
+        self, database_url: str, log_path: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.log_path = log_path
-        env = {**os.environ, "TASKQ_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-        env.pop("DATABASE_URL", None)
+        unset = {"DATABASE_URL", "TASKQ_LISTEN_URL", "TASKQ_PREPARE"}
+        env = {
+            **{key: value for key, value in os.environ.items() if key not in unset},
+            "TASKQ_DATABASE_URL": database_url,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "taskq.cli", "worker", *args],
