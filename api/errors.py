@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
-from typing import Any, Final, get_args
+from typing import Any, Final
 from uuid import UUID
 
 import psycopg
@@ -24,8 +24,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import InvalidParam, ParamSource, Problem
-from taskq.client import Status
 from taskq.errors import Conflict, InvalidArgument, NotFound, TaskqError, Unavailable
+from taskq.rules import PRIORITIES, STATUSES, Status
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 _TYPE_BASE: Final = "urn:taskq:problem:"
@@ -59,14 +59,14 @@ _SOURCES: Final[dict[str, ParamSource]] = {
     "cookie": "cookie",
 }
 _CHOICES: Final = {
-    "priority": "LOW, MEDIUM, HIGH",
-    "status": "QUEUED, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED",
+    "priority": ", ".join(PRIORITIES),
+    "status": ", ".join(STATUSES),
 }
 _NUL_HINT: Final = "PostgreSQL text and jsonb cannot hold the NUL character (U+0000)"
 # Errors whose message names no field, but whose SQLSTATE can only come from one.
 _FIELD_OF_SQLSTATE: Final = {"22P05": "payload"}  # untranslatable_character: only jsonb payloads
 _HINT_OF_SQLSTATE: Final = {"22P05": _NUL_HINT}
-_STATUSES: Final[dict[str, Status]] = {status: status for status in get_args(Status)}
+_STATUSES: Final[dict[str, Status]] = {status: status for status in STATUSES}
 # SQLSTATE classes that mean the database is there but the taskq schema is not (yet) deployed.
 _SCHEMA_MISSING: Final = ("3F000", "42P01", "42883", "42704")
 

@@ -14,16 +14,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from taskq import client
-from taskq.client import Priority, Status
+from taskq.rules import CONCURRENCY_MAX, NAME_MAX, NAME_PATTERN, Priority, Status
 
 INT4_MAX = 2_147_483_647
-# taskq.set_concurrency keeps one slot row per unit of concurrency and blocks claims while it
-# writes them, so the API refuses limits that would take it minutes (use null for unlimited).
-MAX_CONCURRENCY = 10_000
-# The SQL's rule for task and queue names (taskq._check_name): 1 to 128 characters, not only
-# spaces, tabs and line breaks.
-NAME_MAX = 128
-NAME_PATTERN = r"[^ \t\r\n]"
 
 Timestamp = Annotated[
     str,
@@ -143,7 +136,7 @@ class TaskItemOut(msgspec.Struct, kw_only=True):
             max_attempts=task.max_attempts,
             last_error=task.last_error,
             result=task.result,
-            time_to_execute=task.time_to_execute(datetime.now(UTC)),
+            time_to_execute=task.time_to_execute,
         )
 
 
@@ -216,8 +209,8 @@ class QueuePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             int,
             Meta(
                 ge=1,
-                le=MAX_CONCURRENCY,
-                description="tasks of the queue that may run at once (1 to 10000); "
+                le=CONCURRENCY_MAX,
+                description=f"tasks of the queue that may run at once (1 to {CONCURRENCY_MAX}); "
                 "null means unlimited",
             ),
         ]
@@ -275,7 +268,7 @@ class LegacyTaskStatus(msgspec.Struct, kw_only=True):
 
     @classmethod
     def of(cls, task: client.Task) -> LegacyTaskStatus:
-        seconds = task.time_to_execute(datetime.now(UTC))
+        seconds = task.time_to_execute
         return cls(
             status=LEGACY_STATUS[task.status],
             create_time=legacy_time(task.created_at),

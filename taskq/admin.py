@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict
 from taskq import client, decoding
 from taskq.errors import InvalidArgument, TaskqError, Unavailable, translate
 from taskq.pool import connect
+from taskq.rules import PAGE_MAX, PRIORITIES, STATUSES
 from taskq.settings import connection_problem, resolve_database
 
 T = TypeVar("T")
@@ -126,7 +127,6 @@ def table(rows: Sequence[Any], columns: Sequence[str]) -> str:
 
 
 def describe(task: client.Task) -> str:
-    now = datetime.now(UTC)
     fields: list[tuple[str, Any]] = [
         ("id", task.id),
         ("name", task.name),
@@ -139,7 +139,7 @@ def describe(task: client.Task) -> str:
         ("started_at", task.started_at),
         ("finished_at", task.finished_at),
         ("attempts", f"{task.attempts} of {task.max_attempts}"),
-        ("time_to_execute", task.time_to_execute(now)),
+        ("time_to_execute", task.time_to_execute),
         ("last_error", task.last_error),
         ("result", None if task.result is None else json.dumps(task.result)),
     ]
@@ -256,8 +256,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    if args.limit < 1 or args.limit > client.PAGE_MAX:
-        raise InvalidArgument(f"--limit must be between 1 and {client.PAGE_MAX}")
+    if args.limit < 1 or args.limit > PAGE_MAX:
+        raise InvalidArgument(f"--limit must be between 1 and {PAGE_MAX}")
     after = parse_task_id(args.after) if args.after else None
     include = parse_include(args.include)
     page = run_call(
@@ -334,7 +334,7 @@ def add_commands(commands: Any) -> None:
         help="a JSON object for the handler (default {}); @FILE reads it from a file, "
         "- from standard input",
     )
-    p.add_argument("--priority", choices=["LOW", "MEDIUM", "HIGH"], help="default MEDIUM")
+    p.add_argument("--priority", choices=PRIORITIES, help="default MEDIUM")
     p.add_argument("--at", help="when it is due: ISO 8601 (no offset = UTC) or +30s, +5m, +2h, +1d")
     p.add_argument("--queue", help="default: default")
     p.add_argument("--max-attempts", type=int, help="default 3")
@@ -349,9 +349,7 @@ def add_commands(commands: Any) -> None:
     p = commands.add_parser(
         "ls", help="list tasks, newest first", description="List tasks, newest first."
     )
-    p.add_argument(
-        "--status", choices=["QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
-    )
+    p.add_argument("--status", choices=STATUSES)
     p.add_argument("--queue")
     p.add_argument("--name")
     p.add_argument("--limit", type=int, default=20, help="tasks per page (default 20)")

@@ -23,15 +23,11 @@ from psycopg.types.json import Jsonb
 
 from taskq.decoding import Undecodable
 from taskq.errors import translate
+from taskq.rules import Priority, Status
 
-Priority = Literal["LOW", "MEDIUM", "HIGH"]
-Status = Literal["QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
 Connection = psycopg.AsyncConnection[Any]
 TaskRow = TypeVar("TaskRow", bound="TaskSummary")
 TaskT = TypeVar("TaskT", bound="TaskSummary")
-# the most tasks one page of list_tasks holds, for the API and the CLI alike (the SQL function
-# takes up to 1000: a page is read with one row more, to know whether another follows)
-PAGE_MAX = 500
 
 
 class TaskSummary(msgspec.Struct, kw_only=True):
@@ -64,17 +60,9 @@ class TaskSummary(msgspec.Struct, kw_only=True):
     lease_expires_at: datetime | None
     cancel_requested: bool
     slot: int | None
+    # seconds: finished - started, or elapsed while RUNNING, else None (taskq.time_to_execute)
+    time_to_execute: float | None = None
     undecodable: dict[str, str] = {}
-
-    def time_to_execute(self, now: datetime) -> float | None:
-        """Seconds: finished - started, or elapsed while RUNNING, else None."""
-        if self.started_at is None:
-            return None
-        if self.status == "RUNNING":
-            return (now - self.started_at).total_seconds()
-        if self.finished_at is not None:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
 
 
 class Task(TaskSummary, kw_only=True):
@@ -84,6 +72,8 @@ class Task(TaskSummary, kw_only=True):
     result: Any
 
 
+# fields of a task that are not columns of taskq.tasks
+_NOT_COLUMNS = ("time_to_execute", "undecodable")
 # The columns a list of tasks leaves out unless asked for.
 LargeField = Literal["payload", "result"]
 LARGE_FIELDS: tuple[LargeField, ...] = get_args(LargeField)
@@ -171,32 +161,37 @@ SELECT taskq.enqueue(name => %(name)s, payload => %(payload)s, priority => %(pri
 """
 ENQUEUE_MANY = "SELECT id FROM taskq.enqueue_many(%(tasks)s) AS id"
 CLAIM_NEXT = """
-SELECT * FROM taskq.claim_next(worker_id => %(worker_id)s, queues => %(queues)s, names => %(names)s,
-                               lease => %(lease)s, batch_size => %(batch_size)s)
+SELECT t.*, taskq.time_to_execute(t)
+FROM taskq.claim_next(worker_id => %(worker_id)s, queues => %(queues)s, names => %(names)s,
+                      lease => %(lease)s, batch_size => %(batch_size)s) t
 """
-COMPLETE = "SELECT * FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)s)"
-FAIL = "SELECT * FROM taskq.fail(%(task_id)s, %(lease_token)s, %(error)s, %(retry_delay)s)"
-COMPLETE_MANY = "SELECT * FROM taskq.complete_many(%(results)s)"
-FAIL_MANY = "SELECT * FROM taskq.fail_many(%(failures)s)"
+COMPLETE = """
+SELECT t.*, taskq.time_to_execute(t) FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)s) t
+"""
+FAIL = """
+SELECT t.*, taskq.time_to_execute(t)
+FROM taskq.fail(%(task_id)s, %(lease_token)s, %(error)s, %(retry_delay)s) t
+"""
+COMPLETE_MANY = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.complete_many(%(results)s) t"
+FAIL_MANY = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.fail_many(%(failures)s) t"
 HEARTBEAT = "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s) AS id"
-PAUSE = "SELECT * FROM taskq.pause(%(task_id)s)"
-RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
-CANCEL = "SELECT * FROM taskq.cancel(%(task_id)s)"
-RETRY = "SELECT * FROM taskq.retry(%(task_id)s)"
-GET_TASK = "SELECT * FROM taskq.get_task(%(task_id)s)"
-# {columns}: the columns of Task that the caller asked for (payload and result may be left out)
-LIST_TASKS = """
-SELECT {columns}
-FROM taskq.list_tasks(status => %(status)s, queue => %(queue)s, name => %(name)s,
-                      after => %(after)s, page_size => %(page_size)s)
+PAUSE = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.pause(%(task_id)s) t"
+RESUME = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.resume(%(task_id)s) t"
+CANCEL = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.cancel(%(task_id)s) t"
+RETRY = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.retry(%(task_id)s) t"
+GET_TASK = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.get_task(%(task_id)s) t"
+# {columns}: (p.task).column for each column of Task that the caller asked for (payload and
+# result may be left out)
+LIST_TASKS_PAGE = """
+SELECT {columns}, taskq.time_to_execute(p.task), p.next_cursor
+FROM taskq.list_tasks_page(status => %(status)s, queue => %(queue)s, name => %(name)s,
+                           after => %(after)s, page_size => %(page_size)s) p
 """
 REGISTER_WORKER = """
 SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(host)s,
                              pid => %(pid)s, task_names => %(task_names)s)
 """
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
-RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
-NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
 # by the server's clock, so that a worker whose clock differs from the server's still wakes on time
 SECONDS_UNTIL_DUE = (
     "SELECT extract(epoch FROM taskq.next_due(%(queues)s) - clock_timestamp())::float8"
@@ -205,6 +200,7 @@ SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)
 PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
 RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
 QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
+GET_QUEUE_STATS = "SELECT * FROM taskq.get_queue_stats(%(queue)s)"
 LISTEN = "LISTEN {channel}"
 
 # NOTIFY channels of the SQL side: the queue name on NOTIFY_CHANNEL whenever a queue may have
@@ -394,25 +390,19 @@ async def list_tasks(
     page_size: int = 50,
     include: Collection[LargeField] | None = None,
 ) -> TaskPage[Task] | TaskPage[TaskSummary]:
-    """Newest first; ``after`` is the previous page's ``next_cursor``.
+    """taskq.list_tasks_page: newest first; ``after`` is the previous page's ``next_cursor``.
 
     Without ``include`` the tasks come whole; with it, ``payload`` and ``result`` are read (and
     set) only when ``include`` names them, and the database does not send them otherwise."""
-    params = {
-        "status": status,
-        "queue": queue,
-        "name": name,
-        "after": after,
-        "page_size": page_size + 1,
-    }
+    params = {"status": status, "queue": queue, "name": name, "after": after}
     row_type: type[TaskSummary] = Task if include is None else TaskSummary
-    left_out = () if include is None else set(LARGE_FIELDS) - set(include)
-    columns = ", ".join(f for f in Task.__struct_fields__ if f not in (*left_out, "undecodable"))
-    rows = await _rows(conn, LIST_TASKS.format(columns=columns), params)
+    left_out = {*(() if include is None else set(LARGE_FIELDS) - set(include)), *_NOT_COLUMNS}
+    columns = ", ".join(f"(p.task).{f}" for f in Task.__struct_fields__ if f not in left_out)
+    sql = LIST_TASKS_PAGE.format(columns=columns)
+    rows = await _rows(conn, sql, {**params, "page_size": page_size})
+    next_cursor = rows[0]["next_cursor"] if rows else None
     items = [_task(row, row_type) for row in rows]
-    more = len(items) > page_size
-    items = items[:page_size]
-    return TaskPage(items=items, next_cursor=items[-1].id if more and items else None)
+    return TaskPage(items=items, next_cursor=next_cursor)
 
 
 async def register_worker(
@@ -440,17 +430,8 @@ async def unregister_worker(conn: Connection, worker_id: UUID) -> int:
     return int(await _value(conn, UNREGISTER_WORKER, {"worker_id": worker_id}))
 
 
-async def rescue_expired(conn: Connection) -> int:
-    return int(await _value(conn, RESCUE_EXPIRED, {}))
-
-
-async def next_due(conn: Connection, queues: Sequence[str] | None = None) -> datetime | None:
-    value = await _value(conn, NEXT_DUE, {"queues": None if queues is None else list(queues)})
-    return value if isinstance(value, datetime) else None
-
-
 async def seconds_until_due(conn: Connection, queues: Sequence[str] | None = None) -> float | None:
-    """Seconds from now until :func:`next_due`, by the server's clock (not positive: due
+    """Seconds from now until ``taskq.next_due``, by the server's clock (not positive: due
     already); None when no scheduled task waits."""
     params = {"queues": None if queues is None else list(queues)}
     value = await _value(conn, SECONDS_UNTIL_DUE, params)
@@ -474,10 +455,17 @@ async def resume_queue(conn: Connection, queue: str) -> Queue:
     return _queue((await _rows(conn, RESUME_QUEUE, {"queue": queue}))[0])
 
 
+def _queue_stats(row: dict[str, Any]) -> QueueStats:
+    return msgspec.convert(row, QueueStats, strict=False)
+
+
 async def queue_stats(conn: Connection) -> list[QueueStats]:
-    return [
-        msgspec.convert(row, QueueStats, strict=False) for row in await _rows(conn, QUEUE_STATS, {})
-    ]
+    return [_queue_stats(row) for row in await _rows(conn, QUEUE_STATS, {})]
+
+
+async def get_queue_stats(conn: Connection, queue: str) -> QueueStats:
+    """The queue's row of taskq.queue_stats; NotFound when the queue does not exist."""
+    return _queue_stats((await _rows(conn, GET_QUEUE_STATS, {"queue": queue}))[0])
 
 
 async def listen(conn: Connection, channel: str) -> None:

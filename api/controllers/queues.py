@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch
-from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from msgspec import UNSET
 
 from api.deps import ConnectionDep, strict_body
 from api.errors import problem_responses
-from api.schemas import NAME_MAX, NAME_PATTERN, QueueOut, QueuePatch
+from api.schemas import QueueOut, QueuePatch
 from taskq import client
+from taskq.rules import NAME_MAX, NAME_PATTERN
 
 QueuePath = Annotated[
     str,
@@ -56,8 +56,9 @@ class QueueController(Controller):
         summary="Change a queue's concurrency or pause it",
         description="Calls `taskq.set_concurrency` when `concurrency` is given (null = "
         "unlimited), `taskq.pause_queue` / `taskq.resume_queue` when `paused` is given, in one "
-        "transaction, and answers the queue's row of `taskq.queue_stats`. A change creates a "
-        "queue that does not exist; an empty body only reads it (404 when there is none).",
+        "transaction, and answers the queue's row of `taskq.queue_stats` "
+        "(`taskq.get_queue_stats`). A change creates a queue that does not exist; an empty body "
+        "only reads it (404 when there is none).",
         responses=problem_responses(400, 401, 404, 413, 415, 503),
     )
     async def update_queue(
@@ -82,8 +83,4 @@ class QueueController(Controller):
                 await client.pause_queue(conn, name)
             elif data.paused is False:
                 await client.resume_queue(conn, name)
-            stats = await client.queue_stats(conn)
-        for row in stats:
-            if row.queue == name:
-                return QueueOut.of(row)
-        raise NotFoundException(f"queue {name!r} does not exist")
+            return QueueOut.of(await client.get_queue_stats(conn, name))

@@ -15,7 +15,7 @@ from api.deps import ConnectionDep, strict_body
 from api.errors import invalid, problem_responses
 from api.schemas import TaskCreate, TaskOut, TaskPageOut, as_utc
 from taskq import client
-from taskq.client import Status
+from taskq.rules import PAGE_MAX, Status
 
 TaskId = Annotated[
     UUID,
@@ -177,9 +177,7 @@ class TaskController(Controller):
         name: Annotated[str | None, Parameter(description="only tasks of this name")] = None,
         limit: Annotated[
             int,
-            Parameter(
-                ge=1, le=client.PAGE_MAX, description=f"tasks per page (at most {client.PAGE_MAX})"
-            ),
+            Parameter(ge=1, le=PAGE_MAX, description=f"tasks per page (at most {PAGE_MAX})"),
         ] = 50,
         cursor: Annotated[
             UUID | None, Parameter(description="the previous page's next_cursor")

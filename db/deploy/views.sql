@@ -11,6 +11,14 @@
 --       unhandled_tasks.
 --   taskq.list_tasks(..., page_size) raises 22023 for a page_size that is NULL or outside
 --       1..1000 (it returned nothing for NULL, 0 or a negative size).
+--   taskq.time_to_execute(task, now) returns a task's seconds of execution: finished - started,
+--       or elapsed until now (default: the transaction's now()) while RUNNING, else NULL.
+--       task_info.time_to_execute is this function.
+--   taskq.list_tasks_page(status, queue, name, after, page_size) returns the page list_tasks
+--       returns, one row (task, next_cursor) per task: next_cursor is the id to pass as after
+--       for the next page, the same on every row, NULL when no task follows the page.
+--   taskq.get_queue_stats(queue) returns the queue's row of queue_stats; raises P0002 when the
+--       queue does not exist.
 BEGIN;
 
 CREATE VIEW taskq.unhandled_tasks AS
@@ -83,5 +91,77 @@ $$;
 
 COMMENT ON FUNCTION taskq.list_tasks(taskq.status, text, text, uuid, integer) IS
     'A keyset page of 1 to 1000 tasks, newest first: ids below after (NULL: from the newest) matching every filter given. 22023 for a page_size outside 1..1000.';
+
+CREATE FUNCTION taskq.time_to_execute(task taskq.tasks, now timestamptz DEFAULT NULL)
+RETURNS double precision
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT extract(epoch FROM CASE WHEN (time_to_execute.task).status = 'RUNNING'
+                                   THEN coalesce(time_to_execute.now, now()) - (time_to_execute.task).started_at
+                                   WHEN (time_to_execute.task).finished_at IS NOT NULL
+                                   THEN (time_to_execute.task).finished_at - (time_to_execute.task).started_at END
+    )::double precision
+$$;
+
+COMMENT ON FUNCTION taskq.time_to_execute(taskq.tasks, timestamptz) IS
+    'Seconds: finished - started, or elapsed until now (NULL: the transaction''s now()) while RUNNING, else NULL.';
+
+CREATE OR REPLACE VIEW taskq.task_info AS
+SELECT t.*, taskq.time_to_execute(t) AS time_to_execute
+FROM taskq.tasks t;
+
+CREATE FUNCTION taskq.list_tasks_page(
+    status taskq.status DEFAULT NULL,
+    queue text DEFAULT NULL,
+    name text DEFAULT NULL,
+    after uuid DEFAULT NULL,
+    page_size integer DEFAULT 50
+)
+RETURNS TABLE (task taskq.tasks, next_cursor uuid)
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    -- list_tasks checks page_size; a page is followed when a task matches below its last id
+    WITH page AS (
+        SELECT t FROM taskq.list_tasks(list_tasks_page.status, list_tasks_page.queue, list_tasks_page.name,
+                                       list_tasks_page.after, list_tasks_page.page_size) t
+    ), page_end AS (
+        SELECT (p.t).id FROM page p
+        WHERE (SELECT count(*) FROM page) = list_tasks_page.page_size
+        ORDER BY (p.t).id LIMIT 1
+    ), following AS (
+        SELECT e.id FROM page_end e
+        WHERE EXISTS (SELECT 1 FROM taskq.list_tasks(list_tasks_page.status, list_tasks_page.queue,
+                                                     list_tasks_page.name, e.id, 1))
+    )
+    SELECT p.t, (SELECT f.id FROM following f) FROM page p ORDER BY (p.t).id DESC
+$$;
+
+COMMENT ON FUNCTION taskq.list_tasks_page(taskq.status, text, text, uuid, integer) IS
+    'The page list_tasks returns, one row (task, next_cursor) per task: next_cursor is the after of the next page, NULL when no task follows. 22023 for a page_size outside 1..1000.';
+
+CREATE FUNCTION taskq.get_queue_stats(queue text)
+RETURNS taskq.queue_stats
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    found_stats taskq.queue_stats;
+BEGIN
+    SELECT s.* INTO found_stats FROM taskq.queue_stats s WHERE s.queue = get_queue_stats.queue;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', get_queue_stats.queue USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN found_stats;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.get_queue_stats(text) IS
+    'The queue''s row of queue_stats. P0002 when the queue does not exist.';
 
 COMMIT;

@@ -1,6 +1,18 @@
 -- Revert taskq:views from pg: back to v0.1.0's queue_stats, without unhandled_tasks.
 BEGIN;
 
+DROP FUNCTION taskq.get_queue_stats(text);
+DROP FUNCTION taskq.list_tasks_page(taskq.status, text, text, uuid, integer);
+
+CREATE OR REPLACE VIEW taskq.task_info AS
+SELECT t.*,
+       extract(epoch FROM CASE WHEN t.status = 'RUNNING' THEN now() - t.started_at
+                               WHEN t.finished_at IS NOT NULL THEN t.finished_at - t.started_at END
+       )::double precision AS time_to_execute
+FROM taskq.tasks t;
+
+DROP FUNCTION taskq.time_to_execute(taskq.tasks, timestamptz);
+
 CREATE OR REPLACE FUNCTION taskq.list_tasks(
     status taskq.status DEFAULT NULL,
     queue text DEFAULT NULL,

@@ -150,7 +150,7 @@ def test_queues(cli: Any) -> None:
         (["enqueue", ""], "name must not be empty"),
         (["queue", "mail", "--concurrency", "0"], "concurrency must be between 1 and 10000"),
         (["queue", "mail"], "say what to change"),
-        (["ls", "--limit", "0"], "--limit must be between 1 and 500"),
+        (["ls", "--limit", "0"], "--limit must be between 1 and 1000"),
     ],
 )
 def test_errors_are_one_line(cli: Any, args: list[str], message: str) -> None:
