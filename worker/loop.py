@@ -455,9 +455,10 @@ class Worker:
         """Run the tasks claimed for this worker whose claim's answer never arrived.
 
         A claim can commit and its connection die before the rows reach the worker. Such a task
-        is RUNNING under this worker's id, and the heartbeat, which extends every RUNNING task of
-        the worker, would keep it leased for ever. After any connection trouble the worker looks
-        for RUNNING tasks of its own that it does not know of and runs them: the claim was theirs.
+        is RUNNING under this worker's id; the heartbeat, which extends only the tasks the worker
+        holds, lets its lease run out, and it would wait that long to be rescued. After any
+        connection trouble the worker looks for RUNNING tasks of its own that it does not know of
+        and runs them: the claim was theirs.
         """
         adopted = 0
         for queue in self.queues:
@@ -713,9 +714,14 @@ class Worker:
             worker_id = self.worker_id
             assert worker_id is not None
             try:
+                # Only the tasks it holds: one it dropped (its outcome refused, say) is rescued
+                # when its lease runs out, instead of staying RUNNING for ever.
                 cancelled = await self._db(
                     functools.partial(
-                        client.heartbeat, worker_id=worker_id, lease=timedelta(seconds=self.lease)
+                        client.heartbeat,
+                        worker_id=worker_id,
+                        lease=timedelta(seconds=self.lease),
+                        task_ids=list(self._running),
                     )
                 )
             except NotFound:

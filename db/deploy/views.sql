@@ -19,12 +19,32 @@
 --       for the next page, the same on every row, NULL when no task follows the page.
 --   taskq.get_queue_stats(queue) returns the queue's row of queue_stats; raises P0002 when the
 --       queue does not exist.
+-- A wait or a duration counted from a time outside years 1..9999 UTC (infinity, -infinity, a BC
+-- date: taskq refuses them now, but a row stored before may hold one) is NULL, never an error:
+--   taskq._elapsed(since, until) returns until - since, or NULL when either lies outside that
+--       range. queue_stats.oldest_wait, unhandled_tasks.oldest_wait and task_info.time_to_execute
+--       count with it (PostgreSQL 15 raised 22008 "cannot subtract infinite timestamps" for the
+--       whole view; 16 and later gave an infinite interval, which no Python client can hold).
 BEGIN;
+
+-- One SQL expression, so that the planner inlines it into the views.
+CREATE FUNCTION taskq._elapsed(since timestamptz, until timestamptz)
+RETURNS interval
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT CASE WHEN _elapsed.since >= '0001-01-01 00:00:00+00' AND _elapsed.since < '10000-01-01 00:00:00+00'
+                 AND _elapsed.until >= '0001-01-01 00:00:00+00' AND _elapsed.until < '10000-01-01 00:00:00+00'
+                THEN _elapsed.until - _elapsed.since END
+$$;
+
+COMMENT ON FUNCTION taskq._elapsed(timestamptz, timestamptz) IS
+    'Internal: until - since, or NULL when either time lies outside years 1..9999 UTC (infinity, -infinity, a BC date), or is NULL.';
 
 CREATE VIEW taskq.unhandled_tasks AS
 SELECT g.queue, g.name, g.queued, g.oldest_wait
 FROM (
-    SELECT t.queue, t.name, count(*) AS queued, now() - min(t.scheduled_at) AS oldest_wait
+    SELECT t.queue, t.name, count(*) AS queued, taskq._elapsed(min(t.scheduled_at), now()) AS oldest_wait
     FROM taskq.tasks t
     WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()
     GROUP BY t.queue, t.name
@@ -38,7 +58,7 @@ WHERE NOT EXISTS (
 );
 
 COMMENT ON VIEW taskq.unhandled_tasks IS
-    'Due QUEUED tasks per queue and name that no live worker (heartbeat in the last 5 minutes) serving the queue handles: they wait for a handler.';
+    'Due QUEUED tasks per queue and name that no live worker (heartbeat in the last 5 minutes) serving the queue handles: they wait for a handler. oldest_wait is NULL when the longest-due one is due since a time outside years 1..9999 UTC.';
 
 CREATE OR REPLACE VIEW taskq.queue_stats AS
 SELECT q.name AS queue,
@@ -51,14 +71,37 @@ SELECT q.name AS queue,
        count(t.id) FILTER (WHERE t.status = 'COMPLETED') AS completed,
        count(t.id) FILTER (WHERE t.status = 'FAILED') AS failed,
        count(t.id) FILTER (WHERE t.status = 'CANCELLED') AS cancelled,
-       now() - min(t.scheduled_at) FILTER (WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()) AS oldest_wait,
+       taskq._elapsed(min(t.scheduled_at) FILTER (WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()), now())
+           AS oldest_wait,
        coalesce((SELECT sum(u.queued) FROM taskq.unhandled_tasks u WHERE u.queue = q.name), 0)::bigint AS unhandled
 FROM taskq.queues q
 LEFT JOIN taskq.tasks t ON t.queue = q.name
 GROUP BY q.name, q.concurrency, q.paused;
 
 COMMENT ON VIEW taskq.queue_stats IS
-    'One row per queue: settings, tasks per state, the wait of the longest-due QUEUED task, and how many due tasks no live worker handles (unhandled).';
+    'One row per queue: settings, tasks per state, the wait of the longest-due QUEUED task (NULL when it is due since a time outside years 1..9999 UTC), and how many due tasks no live worker handles (unhandled).';
+
+CREATE FUNCTION taskq.time_to_execute(task taskq.tasks, now timestamptz DEFAULT NULL)
+RETURNS double precision
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT extract(epoch FROM CASE WHEN (time_to_execute.task).status = 'RUNNING'
+                                   THEN taskq._elapsed((time_to_execute.task).started_at, coalesce(time_to_execute.now, now()))
+                                   WHEN (time_to_execute.task).finished_at IS NOT NULL
+                                   THEN taskq._elapsed((time_to_execute.task).started_at, (time_to_execute.task).finished_at) END
+    )::double precision
+$$;
+
+COMMENT ON FUNCTION taskq.time_to_execute(taskq.tasks, timestamptz) IS
+    'Seconds: finished - started, or elapsed until now (NULL: the transaction''s now()) while RUNNING, else NULL; NULL too when a time it counts from lies outside years 1..9999 UTC.';
+
+CREATE OR REPLACE VIEW taskq.task_info AS
+SELECT t.*, taskq.time_to_execute(t) AS time_to_execute
+FROM taskq.tasks t;
+
+COMMENT ON VIEW taskq.task_info IS
+    'The tasks with time_to_execute in seconds (finished - started, or elapsed while RUNNING; NULL when a time it counts from lies outside years 1..9999 UTC).';
 
 CREATE OR REPLACE FUNCTION taskq.list_tasks(
     status taskq.status DEFAULT NULL,
@@ -91,25 +134,6 @@ $$;
 
 COMMENT ON FUNCTION taskq.list_tasks(taskq.status, text, text, uuid, integer) IS
     'A keyset page of 1 to 1000 tasks, newest first: ids below after (NULL: from the newest) matching every filter given. 22023 for a page_size outside 1..1000.';
-
-CREATE FUNCTION taskq.time_to_execute(task taskq.tasks, now timestamptz DEFAULT NULL)
-RETURNS double precision
-LANGUAGE sql
-STABLE
-AS $$
-    SELECT extract(epoch FROM CASE WHEN (time_to_execute.task).status = 'RUNNING'
-                                   THEN coalesce(time_to_execute.now, now()) - (time_to_execute.task).started_at
-                                   WHEN (time_to_execute.task).finished_at IS NOT NULL
-                                   THEN (time_to_execute.task).finished_at - (time_to_execute.task).started_at END
-    )::double precision
-$$;
-
-COMMENT ON FUNCTION taskq.time_to_execute(taskq.tasks, timestamptz) IS
-    'Seconds: finished - started, or elapsed until now (NULL: the transaction''s now()) while RUNNING, else NULL.';
-
-CREATE OR REPLACE VIEW taskq.task_info AS
-SELECT t.*, taskq.time_to_execute(t) AS time_to_execute
-FROM taskq.tasks t;
 
 CREATE FUNCTION taskq.list_tasks_page(
     status taskq.status DEFAULT NULL,

@@ -5,6 +5,7 @@ FROM taskq.queue_stats WHERE false;
 SELECT queue, name, queued, oldest_wait FROM taskq.unhandled_tasks WHERE false;
 SELECT id, time_to_execute FROM taskq.task_info WHERE false;
 SELECT pg_catalog.has_function_privilege('taskq.list_tasks(taskq.status, text, text, uuid, integer)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq._elapsed(timestamptz, timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.time_to_execute(taskq.tasks, timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.list_tasks_page(taskq.status, text, text, uuid, integer)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.get_queue_stats(text)', 'execute');
