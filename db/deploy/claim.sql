@@ -12,13 +12,17 @@
 -- expiry that rescue compares with. A claim late in a long transaction got a lease shorter than
 -- it asked for, and the task could be rescued and claimed again while it ran.
 -- claim_next raises what v0.1.0's did, and 22008 for a lease that ends after 9999-12-31 UTC.
+-- rescue_expired(now) replaces rescue_expired(): a lease ran out when it ends before now (NULL,
+-- the default: the moment of the call), so that tests move a lease's clock without sleeping.
 BEGIN;
 
 -- The claim of given names reads only this partial index, name by name.
 CREATE INDEX tasks_claimable_by_name ON taskq.tasks (queue, name, priority DESC, scheduled_at, id)
     WHERE status = 'QUEUED';
 
-CREATE OR REPLACE FUNCTION taskq.rescue_expired()
+DROP FUNCTION taskq.rescue_expired();
+
+CREATE FUNCTION taskq.rescue_expired(now timestamptz DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
@@ -29,7 +33,7 @@ DECLARE
     rescued integer := 0;
     task record;
     -- the moment of the call, not the start of its transaction: leases end in that clock
-    moment timestamptz := clock_timestamp();
+    moment timestamptz := coalesce(rescue_expired.now, clock_timestamp());
 BEGIN
     FOR task IN
         -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
@@ -62,8 +66,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.rescue_expired() IS
-    'Sends RUNNING tasks whose lease ran out back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left; a lease ran out when it ends before the moment of the call. Returns how many. claim_next calls it too.';
+COMMENT ON FUNCTION taskq.rescue_expired(timestamptz) IS
+    'Sends RUNNING tasks whose lease ran out back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left; a lease ran out when it ends before now (NULL: the moment of the call). Returns how many. claim_next calls it too.';
 
 CREATE OR REPLACE FUNCTION taskq.claim_next(
     worker_id uuid,

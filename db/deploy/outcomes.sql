@@ -8,8 +8,10 @@
 --   taskq.complete(task_id, lease_token, result) as before; finished_at is the moment of the
 --       call (clock_timestamp(), not the start of its transaction); 22023 for a result nested
 --       deeper than 64 levels (taskq._check_depth), which no worker or client could decode.
---   taskq.fail(task_id, lease_token, error, retry_delay) as before, its times the moment of the
---       call; 22008 for a retry_delay that ends after 9999-12-31 UTC (infinity, say).
+--   taskq.fail(task_id, lease_token, error, retry_delay, now) as before, its times now (NULL,
+--       the default: the moment of the call), so that tests see the retry's due time without
+--       sleeping; 22008 for a retry_delay that ends after 9999-12-31 UTC (infinity, say). It
+--       replaces fail(uuid, uuid, text, interval).
 BEGIN;
 
 CREATE FUNCTION taskq._backoff_problem(attempt integer)
@@ -74,7 +76,10 @@ $$;
 COMMENT ON FUNCTION taskq.complete(uuid, uuid, jsonb) IS
     'RUNNING -> COMPLETED with an optional JSON result (nested at most 64 levels, else 22023); finished_at is the moment of the call; frees the slot. P0002 unknown task; 55000 not RUNNING or not the current lease_token.';
 
-CREATE OR REPLACE FUNCTION taskq.fail(task_id uuid, lease_token uuid, error text, retry_delay interval DEFAULT NULL)
+DROP FUNCTION taskq.fail(uuid, uuid, text, interval);
+
+CREATE FUNCTION taskq.fail(task_id uuid, lease_token uuid, error text, retry_delay interval DEFAULT NULL,
+                           now timestamptz DEFAULT NULL)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -84,7 +89,7 @@ AS $$
 DECLARE
     failed taskq.tasks;
     -- the moment of the call, not the start of its transaction; one for the whole statement
-    moment timestamptz := clock_timestamp();
+    moment timestamptz := coalesce(fail.now, clock_timestamp());
 BEGIN
     IF fail.retry_delay < interval '0' THEN
         RAISE EXCEPTION 'retry_delay must not be negative, not %', fail.retry_delay
@@ -112,7 +117,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.fail(uuid, uuid, text, interval) IS
-    'RUNNING -> QUEUED after retry_delay (default taskq.backoff) while attempts remain, else FAILED; CANCELLED when cancellation was asked. Keeps every error; times are the moment of the call. 22023 negative retry_delay, 22008 one that ends after 9999; P0002 / 55000 as complete.';
+COMMENT ON FUNCTION taskq.fail(uuid, uuid, text, interval, timestamptz) IS
+    'RUNNING -> QUEUED after retry_delay (default taskq.backoff) while attempts remain, else FAILED; CANCELLED when cancellation was asked. Keeps every error; times are now (NULL: the moment of the call). 22023 negative retry_delay, 22008 one that ends after 9999; P0002 / 55000 as complete.';
 
 COMMIT;

@@ -1,7 +1,9 @@
 -- Revert taskq:claim from pg: back to v0.1.0's claim_next (with the settings of claim_index_order).
 BEGIN;
 
-CREATE OR REPLACE FUNCTION taskq.rescue_expired()
+DROP FUNCTION taskq.rescue_expired(timestamptz);
+
+CREATE FUNCTION taskq.rescue_expired()
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE

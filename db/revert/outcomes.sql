@@ -42,7 +42,9 @@ $$;
 COMMENT ON FUNCTION taskq.complete(uuid, uuid, jsonb) IS
     'RUNNING -> COMPLETED with an optional JSON result; frees the slot. P0002 unknown task; 55000 not RUNNING or not the current lease_token.';
 
-CREATE OR REPLACE FUNCTION taskq.fail(task_id uuid, lease_token uuid, error text, retry_delay interval DEFAULT NULL)
+DROP FUNCTION taskq.fail(uuid, uuid, text, interval, timestamptz);
+
+CREATE FUNCTION taskq.fail(task_id uuid, lease_token uuid, error text, retry_delay interval DEFAULT NULL)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE

@@ -2,35 +2,44 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from uuid import UUID
 
 from tests.sql.conftest import Conn, claim, enqueue, one, raises_sqlstate, task
 
 SHORT = timedelta(milliseconds=200)
-
-
-def expire() -> None:
-    time.sleep(SHORT.total_seconds() + 0.1)
+# a lease that has ended by the next statement (claim_next takes no moment to count by)
+ENDED = timedelta(microseconds=1)
+# rescue as of a minute from now: a SHORT lease has run out, an hour's has not
+RESCUE_LATER = "SELECT taskq.rescue_expired(now => clock_timestamp() + interval '1 minute')"
 
 
 def test_expired_lease_is_rescued_and_the_attempt_counts(conn: Conn, worker_id: UUID) -> None:
     task_id = enqueue(conn)
     claim(conn, worker_id, lease=SHORT)
     assert one(conn, "SELECT taskq.rescue_expired()") == 0
-    expire()
-    assert one(conn, "SELECT taskq.rescue_expired()") == 1
+    assert one(conn, RESCUE_LATER) == 1
     row = task(conn, task_id)
     assert (row["status"], row["attempts"], row["lease_token"]) == ("QUEUED", 1, None)
     assert "lease expired" in row["last_error"]
     assert one(conn, "SELECT count(*) FROM taskq.slots WHERE task_id IS NOT NULL") == 0
 
 
+def test_a_lease_has_run_out_when_it_ends_before_now(conn: Conn, worker_id: UUID) -> None:
+    task_id = enqueue(conn)
+    [row] = claim(conn, worker_id, lease=timedelta(hours=1))
+    rescue = "SELECT taskq.rescue_expired(now => %s)"
+    assert one(conn, rescue, (row["lease_expires_at"],)) == 0
+    assert task(conn, task_id)["status"] == "RUNNING"
+    later = row["lease_expires_at"] + timedelta(microseconds=1)
+    assert one(conn, rescue, (later,)) == 1
+    row = task(conn, task_id)
+    assert (row["status"], row["scheduled_at"]) == ("QUEUED", later)  # due as of that moment
+
+
 def test_claim_rescues_lazily_and_fences_the_stale_worker(conn: Conn, worker_id: UUID) -> None:
     task_id = enqueue(conn)
-    [stale] = claim(conn, worker_id, lease=SHORT)
-    expire()
+    [stale] = claim(conn, worker_id, lease=ENDED)
     other = one(conn, "SELECT taskq.register_worker('other')")
     [fresh] = claim(conn, other)
     assert fresh["id"] == task_id
@@ -50,8 +59,7 @@ def test_claim_rescues_lazily_and_fences_the_stale_worker(conn: Conn, worker_id:
 def test_expired_lease_with_no_attempt_left_fails(conn: Conn, worker_id: UUID) -> None:
     task_id = enqueue(conn, max_attempts=1)
     claim(conn, worker_id, lease=SHORT)
-    expire()
-    conn.execute("SELECT taskq.rescue_expired()")
+    conn.execute(RESCUE_LATER)
     row = task(conn, task_id)
     assert row["status"] == "FAILED"
     assert row["finished_at"] is not None
@@ -61,17 +69,15 @@ def test_expired_lease_of_a_cancelled_task_ends_cancelled(conn: Conn, worker_id:
     task_id = enqueue(conn)
     claim(conn, worker_id, lease=SHORT)
     conn.execute("SELECT taskq.cancel(%s)", (task_id,))
-    expire()
-    conn.execute("SELECT taskq.rescue_expired()")
+    conn.execute(RESCUE_LATER)
     assert task(conn, task_id)["status"] == "CANCELLED"
 
 
 def test_heartbeat_extends_leases_even_expired_ones(conn: Conn, worker_id: UUID) -> None:
     task_id = enqueue(conn)
-    claim(conn, worker_id, lease=SHORT)
-    expire()
+    claim(conn, worker_id, lease=ENDED)
     conn.execute("SELECT taskq.heartbeat(%s, interval '1 hour')", (worker_id,))
-    assert one(conn, "SELECT taskq.rescue_expired()") == 0
+    assert one(conn, RESCUE_LATER) == 0
     row = task(conn, task_id)
     assert row["status"] == "RUNNING"
     assert row["lease_expires_at"] - row["started_at"] > timedelta(minutes=59)
@@ -87,8 +93,7 @@ def test_heartbeat_with_task_ids_extends_only_those(conn: Conn, worker_id: UUID)
         (worker_id, [kept, cancelled, UUID(int=0)]),  # an id it does not hold changes nothing
     ).fetchall()
     assert asked == [(cancelled,)]  # the cancellations asked of the tasks named, only
-    expire()
-    assert one(conn, "SELECT taskq.rescue_expired()") == 1
+    assert one(conn, RESCUE_LATER) == 1
     assert task(conn, dropped)["status"] == "CANCELLED"  # its lease ran out
     for task_id in (kept, cancelled):
         row = task(conn, task_id)
@@ -105,8 +110,7 @@ def test_heartbeat_with_no_task_ids_extends_none_but_keeps_the_worker_alive(
     conn.execute("SELECT taskq.heartbeat(%s, task_ids => '{}')", (worker_id,))
     beat = one(conn, "SELECT heartbeat_at FROM taskq.workers WHERE id = %s", (worker_id,))
     assert beat > task(conn, task_id)["started_at"]
-    expire()
-    assert one(conn, "SELECT taskq.rescue_expired()") == 1
+    assert one(conn, RESCUE_LATER) == 1
     assert task(conn, task_id)["status"] == "QUEUED"
 
 

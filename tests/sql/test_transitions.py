@@ -77,17 +77,20 @@ def test_complete_refused_unless_running(conn: Conn, worker_id: UUID, status: st
 
 def test_fail_retries_with_backoff_then_fails(conn: Conn, worker_id: UUID) -> None:
     row = running(conn, worker_id, max_attempts=2)
-    before = datetime.now(UTC)
+    # failed as of a minute ago, so that the retry is due now
+    at = datetime.now(UTC) - timedelta(minutes=1)
     failed = task_after(
-        conn, "SELECT * FROM taskq.fail(%s, %s, 'first')", (row["id"], row["lease_token"])
+        conn,
+        "SELECT * FROM taskq.fail(%s, %s, 'first', now => %s)",
+        (row["id"], row["lease_token"], at),
     )
     assert failed["status"] == "QUEUED"
     assert failed["attempts"] == 1
     assert failed["last_error"] == "first"
+    assert datetime.fromisoformat(failed["errors"][-1]["at"]) == at
     # backoff(1) = 2 s with +/- 25% jitter
-    delay = (failed["scheduled_at"] - before).total_seconds()
-    assert 1.4 <= delay <= 2.6, delay
-    conn.execute("UPDATE taskq.tasks SET scheduled_at = now() WHERE id = %s", (row["id"],))
+    delay = (failed["scheduled_at"] - at).total_seconds()
+    assert 1.5 <= delay < 2.5, delay
     [again] = claim(conn, worker_id)
     assert again["attempts"] == 2
     assert again["lease_token"] != row["lease_token"]
