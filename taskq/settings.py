@@ -7,6 +7,9 @@
    kept under ``.taskq/`` in the working directory. Only ``taskq run`` starts (and stops) it;
    every other command uses it while it runs and otherwise says that taskq is not running.
 
+This module reads the first two (:func:`configured_database`); :mod:`taskq.embedded` is the
+third, and :mod:`cli.database` is where a command falls back from the one to the other.
+
 Behind a connection pooler (PgBouncer in transaction pooling): ``TASKQ_PREPARE`` (``auto``, the
 default: off when a pooler is detected; ``on``; ``off``) says whether psycopg prepares
 statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LISTEN.
