@@ -129,7 +129,7 @@ class WorkerProcess:
         }
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "taskq.cli", "worker", *args],
+            [sys.executable, "-m", "cli", "worker", *args],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
