@@ -178,7 +178,9 @@ COMPLETE = "SELECT * FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)
 FAIL = "SELECT * FROM taskq.fail(%(task_id)s, %(lease_token)s, %(error)s, %(retry_delay)s)"
 COMPLETE_MANY = "SELECT * FROM taskq.complete_many(%(results)s)"
 FAIL_MANY = "SELECT * FROM taskq.fail_many(%(failures)s)"
-HEARTBEAT = "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s) AS id"
+HEARTBEAT = (
+    "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s, task_ids => %(task_ids)s) AS id"
+)
 PAUSE = "SELECT * FROM taskq.pause(%(task_id)s)"
 RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
 CANCEL = "SELECT * FROM taskq.cancel(%(task_id)s)"
@@ -334,8 +336,17 @@ async def fail_many(conn: Connection, failures: Sequence[Failure]) -> list[Task]
     return [_task(row) for row in await _rows(conn, FAIL_MANY, {"failures": Jsonb(items)})]
 
 
-async def heartbeat(conn: Connection, worker_id: UUID, lease: timedelta) -> list[UUID]:
-    rows = await _rows(conn, HEARTBEAT, {"worker_id": worker_id, "lease": lease})
+async def heartbeat(
+    conn: Connection, worker_id: UUID, lease: timedelta, task_ids: Sequence[UUID] | None = None
+) -> list[UUID]:
+    """Extend the leases of the worker's RUNNING tasks (only ``task_ids`` when given); the ids
+    of those whose cancellation was asked."""
+    params = {
+        "worker_id": worker_id,
+        "lease": lease,
+        "task_ids": None if task_ids is None else list(task_ids),
+    }
+    rows = await _rows(conn, HEARTBEAT, params)
     return [row["id"] for row in rows]
 
 

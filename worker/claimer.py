@@ -119,8 +119,9 @@ class Claimer:
         """Start the tasks claimed for this worker whose claim's answer never arrived; how many.
 
         A claim can commit and its connection die before the rows reach the worker. Such a task
-        is RUNNING under this worker's id, and the heartbeat, which extends every RUNNING task of
-        the worker, would keep it leased for ever. The claim was theirs: run them.
+        is RUNNING under this worker's id; the heartbeat, which extends only the tasks the worker
+        holds, lets its lease run out, and it would wait that long to be rescued. The claim was
+        theirs: run them.
         """
         adopted = 0
         for task in await self.db(client.held_tasks, self.registration.id):

@@ -1,5 +1,6 @@
 """The heartbeat: every third of the lease, ``heartbeat`` extends the leases of the tasks the
-worker holds and answers which of them were cancelled; their handlers are asked to stop.
+worker holds (their ids passed as ``task_ids``) and answers which of them were cancelled; their
+handlers are asked to stop.
 
 ``now`` makes it beat at once (a NOTIFY on ``taskq_cancel`` carrying this worker's id, or the
 LISTEN connection coming back). A heartbeat that finds the worker's row gone registers again.
@@ -51,7 +52,11 @@ class Heartbeat:
             wait = min(self.every, 1.0)  # after a failed beat, the next one comes sooner
             worker_id = self.registration.id
             try:
-                cancelled = await self.db(client.heartbeat, worker_id, self.lease)
+                # Only the tasks it holds: one it dropped (its outcome refused, say) is rescued
+                # when its lease runs out, instead of staying RUNNING for ever.
+                cancelled = await self.db(
+                    client.heartbeat, worker_id, self.lease, task_ids=list(self.held)
+                )
             except NotFound:
                 await self.registration.reregister(worker_id)
                 continue

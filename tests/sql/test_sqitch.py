@@ -17,7 +17,7 @@ PUBLIC_FUNCTIONS = [
     "taskq.claim_next(uuid, text[], text[], interval, integer)",
     "taskq.complete(uuid, uuid, jsonb)",
     "taskq.fail(uuid, uuid, text, interval)",
-    "taskq.heartbeat(uuid, interval)",
+    "taskq.heartbeat(uuid, interval, uuid[])",
     "taskq.pause(uuid)",
     "taskq.resume(uuid)",
     "taskq.cancel(uuid)",

@@ -59,6 +59,7 @@ async def gives_up(payload: dict[str, Any], ctx: TaskContext) -> None:
 
 
 async def claimed(aconn: AsyncConn, name: str, payload: dict[str, Any] | None = None) -> Running:
+    await client.set_concurrency(aconn, "default", None)
     await client.enqueue(aconn, name, payload)
     worker_id = await client.register_worker(aconn, "executor-test")
     [task] = await client.claim_next(aconn, worker_id)
@@ -107,16 +108,24 @@ async def test_a_cancelled_task_stops_its_handler(aconn: AsyncConn) -> None:
     assert cleaned_up.is_set()  # the async handler was cancelled and ran its finally block
 
 
-async def test_a_thread_handler_sees_the_shutdown_and_its_result_is_ignored(
+async def test_a_thread_handler_sees_the_cancel_and_its_result_is_ignored(
     aconn: AsyncConn,
 ) -> None:
     thread_saw_cancel.clear()
     entry = await claimed(aconn, "wait_in_thread")
     running = asyncio.create_task(run(entry))
     await asyncio.sleep(0.05)
+    entry.context.request_cancel("cancelled")
+    assert await running == Cancelled("cancelled")
+    assert await asyncio.to_thread(thread_saw_cancel.wait, 5)
+
+
+async def test_a_handler_interrupted_by_the_shutdown_is_handed_back(aconn: AsyncConn) -> None:
+    entry = await claimed(aconn, "wait_long")
+    running = asyncio.create_task(run(entry))
+    await asyncio.sleep(0.05)
     entry.context.request_cancel("shutdown")
     assert await running == Cancelled("shutdown")
-    assert await asyncio.to_thread(thread_saw_cancel.wait, 5)
 
 
 def _fields(task: Task) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from uuid import UUID
 import psycopg
 
 from taskq import client
+from taskq.client import Task
 from tests.worker.helpers import await_until, held_entry
 from worker.database import Database
 from worker.heartbeat import Heartbeat
@@ -34,22 +35,28 @@ async def beating(
         await asyncio.wait({loop})
 
 
-async def test_a_beat_extends_the_leases_of_the_held_tasks(
+async def test_a_beat_extends_the_leases_of_the_held_tasks_only(
     aconn: AsyncConn, db: Database, registration: Registration
 ) -> None:
-    await client.enqueue(aconn, "job")
-    [task] = await client.claim_next(aconn, registration.id, lease=timedelta(seconds=5))
-    assert task.lease_expires_at is not None
-    async with beating(db, registration, {task.id: held_entry(task)}) as heartbeat:
+    for _ in range(2):
+        await client.enqueue(aconn, "job")
+    lease = timedelta(seconds=5)
+    held, dropped = await client.claim_next(aconn, registration.id, lease=lease, batch_size=2)
+    async with beating(db, registration, {held.id: held_entry(held)}) as heartbeat:
         heartbeat.now.set()
 
-        async def extended() -> bool:
+        async def extended_by(task: Task) -> timedelta:
             row = await client.get_task(aconn, task.id)
             assert row.lease_expires_at is not None
             assert task.lease_expires_at is not None
-            return row.lease_expires_at - task.lease_expires_at > timedelta(seconds=50)
+            return row.lease_expires_at - task.lease_expires_at
+
+        async def extended() -> bool:
+            return await extended_by(held) > timedelta(seconds=50)
 
         await await_until(extended, 5, "the lease extended by the heartbeat's 60 s")
+        # a task the worker does not hold (it dropped it) keeps its lease, and is rescued
+        assert await extended_by(dropped) == timedelta(0)
 
 
 async def test_a_cancelled_task_has_its_handler_asked_to_stop(
