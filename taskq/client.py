@@ -197,6 +197,7 @@ SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(h
                              pid => %(pid)s, task_names => %(task_names)s)
 """
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
+HELD_TASKS = "SELECT * FROM taskq.held_tasks(%(worker_id)s)"
 RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
 NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
 # by the server's clock, so that a worker whose clock differs from the server's still wakes on time
@@ -449,6 +450,12 @@ async def register_worker(
 
 async def unregister_worker(conn: Connection, worker_id: UUID) -> int:
     return int(await _value(conn, UNREGISTER_WORKER, {"worker_id": worker_id}))
+
+
+async def held_tasks(conn: Connection, worker_id: UUID) -> list[Task]:
+    """taskq.held_tasks: the worker's RUNNING tasks, with their lease tokens (NotFound for an
+    unknown worker)."""
+    return [_task(row) for row in await _rows(conn, HELD_TASKS, {"worker_id": worker_id})]
 
 
 async def rescue_expired(conn: Connection) -> int:
