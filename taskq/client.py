@@ -194,6 +194,7 @@ SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(h
                              pid => %(pid)s, task_names => %(task_names)s)
 """
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
+HELD_TASKS = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.held_tasks(%(worker_id)s) t"
 # by the server's clock, so that a worker whose clock differs from the server's still wakes on time
 SECONDS_UNTIL_DUE = (
     "SELECT extract(epoch FROM taskq.next_due(%(queues)s) - clock_timestamp())::float8"
@@ -439,6 +440,12 @@ async def register_worker(
 
 async def unregister_worker(conn: Connection, worker_id: UUID) -> int:
     return int(await _value(conn, UNREGISTER_WORKER, {"worker_id": worker_id}))
+
+
+async def held_tasks(conn: Connection, worker_id: UUID) -> list[Task]:
+    """taskq.held_tasks: the worker's RUNNING tasks, with their lease tokens (NotFound for an
+    unknown worker)."""
+    return [_task(row) for row in await _rows(conn, HELD_TASKS, {"worker_id": worker_id})]
 
 
 async def seconds_until_due(conn: Connection, queues: Sequence[str] | None = None) -> float | None:

@@ -25,6 +25,7 @@ PUBLIC_FUNCTIONS = [
     "taskq.get_task(uuid)",
     "taskq.register_worker(text, text[], text, integer, text[])",
     "taskq.unregister_worker(uuid)",
+    "taskq.held_tasks(uuid)",
     "taskq.rescue_expired(timestamptz)",
     "taskq.set_concurrency(text, integer)",
     "taskq.pause_queue(text)",
