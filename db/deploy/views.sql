@@ -68,7 +68,7 @@ AS $$
 BEGIN
     IF list_tasks.page_size IS NULL OR list_tasks.page_size < 1 OR list_tasks.page_size > 1000 THEN
         RAISE EXCEPTION 'page_size must be between 1 and 1000, not %', coalesce(list_tasks.page_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'page_size';
     END IF;
     RETURN QUERY
     SELECT t.* FROM taskq.tasks t
