@@ -7,6 +7,7 @@ COPY db ./db
 COPY taskq ./taskq
 COPY api ./api
 COPY worker ./worker
+COPY cli ./cli
 RUN pip install --no-cache-dir -e . && useradd --system --no-create-home taskq
 USER taskq
 EXPOSE 8000

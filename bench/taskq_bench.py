@@ -1,6 +1,6 @@
 """taskq's own figures: enqueue (SQL, enqueue_many, REST), drains, slot utilisation, latency.
 
-Workers are real ``taskq worker`` processes (``python -m taskq.cli worker``) importing
+Workers are real ``taskq worker`` processes (``python -m cli worker``) importing
 :mod:`bench.handlers`; the API is a real ``taskq api`` process. Drains follow one recipe for
 every system (see :func:`bench.drain.timed_drain`): the workers start and wait idle, all the
 tasks are enqueued in one transaction, and the clock runs from its commit until no task is left.
@@ -44,7 +44,7 @@ def worker_args(url: str, queue: str, concurrency: int, *extra: str) -> list[str
     return [
         sys.executable,
         "-m",
-        "taskq.cli",
+        "cli",
         "worker",
         "--database-url",
         url,
@@ -193,7 +193,7 @@ def run_api(server: BenchServer, recorder: Recorder, scale: Scale, progress: Pro
                 [
                     sys.executable,
                     "-m",
-                    "taskq.cli",
+                    "cli",
                     "api",
                     "--host",
                     "127.0.0.1",

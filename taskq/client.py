@@ -178,7 +178,9 @@ COMPLETE = "SELECT * FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)
 FAIL = "SELECT * FROM taskq.fail(%(task_id)s, %(lease_token)s, %(error)s, %(retry_delay)s)"
 COMPLETE_MANY = "SELECT * FROM taskq.complete_many(%(results)s)"
 FAIL_MANY = "SELECT * FROM taskq.fail_many(%(failures)s)"
-HEARTBEAT = "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s) AS id"
+HEARTBEAT = (
+    "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s, task_ids => %(task_ids)s) AS id"
+)
 PAUSE = "SELECT * FROM taskq.pause(%(task_id)s)"
 RESUME = "SELECT * FROM taskq.resume(%(task_id)s)"
 CANCEL = "SELECT * FROM taskq.cancel(%(task_id)s)"
@@ -195,6 +197,7 @@ SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(h
                              pid => %(pid)s, task_names => %(task_names)s)
 """
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
+HELD_TASKS = "SELECT * FROM taskq.held_tasks(%(worker_id)s)"
 RESCUE_EXPIRED = "SELECT taskq.rescue_expired()"
 NEXT_DUE = "SELECT taskq.next_due(%(queues)s)"
 # by the server's clock, so that a worker whose clock differs from the server's still wakes on time
@@ -333,8 +336,17 @@ async def fail_many(conn: Connection, failures: Sequence[Failure]) -> list[Task]
     return [_task(row) for row in await _rows(conn, FAIL_MANY, {"failures": Jsonb(items)})]
 
 
-async def heartbeat(conn: Connection, worker_id: UUID, lease: timedelta) -> list[UUID]:
-    rows = await _rows(conn, HEARTBEAT, {"worker_id": worker_id, "lease": lease})
+async def heartbeat(
+    conn: Connection, worker_id: UUID, lease: timedelta, task_ids: Sequence[UUID] | None = None
+) -> list[UUID]:
+    """Extend the leases of the worker's RUNNING tasks (only ``task_ids`` when given); the ids
+    of those whose cancellation was asked."""
+    params = {
+        "worker_id": worker_id,
+        "lease": lease,
+        "task_ids": None if task_ids is None else list(task_ids),
+    }
+    rows = await _rows(conn, HEARTBEAT, params)
     return [row["id"] for row in rows]
 
 
@@ -438,6 +450,12 @@ async def register_worker(
 
 async def unregister_worker(conn: Connection, worker_id: UUID) -> int:
     return int(await _value(conn, UNREGISTER_WORKER, {"worker_id": worker_id}))
+
+
+async def held_tasks(conn: Connection, worker_id: UUID) -> list[Task]:
+    """taskq.held_tasks: the worker's RUNNING tasks, with their lease tokens (NotFound for an
+    unknown worker)."""
+    return [_task(row) for row in await _rows(conn, HELD_TASKS, {"worker_id": worker_id})]
 
 
 async def rescue_expired(conn: Connection) -> int:

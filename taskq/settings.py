@@ -7,6 +7,9 @@
    kept under ``.taskq/`` in the working directory. Only ``taskq run`` starts (and stops) it;
    every other command uses it while it runs and otherwise says that taskq is not running.
 
+This module reads the first two (:func:`configured_database`); :mod:`taskq.embedded` is the
+third, and :mod:`cli.database` is where a command falls back from the one to the other.
+
 Behind a connection pooler (PgBouncer in transaction pooling): ``TASKQ_PREPARE`` (``auto``, the
 default: off when a pooler is detected; ``on``; ``off``) says whether psycopg prepares
 statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LISTEN.
@@ -14,7 +17,6 @@ statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LIS
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,17 +120,6 @@ def _configured(explicit: str | None) -> DatabaseSource | None:
     return None
 
 
-def resolve_database(explicit: str | None = None) -> DatabaseSource:
-    """The configured database, else the embedded one if it is running: this never starts a
-    server (only ``taskq run`` does, and stops it again); :class:`NotRunning` otherwise."""
-    configured = configured_database(explicit)
-    if configured is not None:
-        return configured
-    from taskq.embedded import running_embedded
-
-    return running_embedded()
-
-
 # Messages of a server that answers but cannot take a connection yet: waiting cures them.
 _PASSING = (
     "starting up",
@@ -180,25 +171,6 @@ def check_database(source: DatabaseSource, timeout: int = 10) -> str | None:
                 f"the database from {source.origin} refuses taskq: {problem}"
             ) from None
         return problem
-
-
-def database_at_start(
-    explicit: str | None, log: logging.Logger, meanwhile: str
-) -> DatabaseSource | None:
-    """The database of a long-running command (``taskq worker``, ``taskq api``), checked once:
-    None, the reason logged, when this configuration cannot work; a warning ending in
-    ``meanwhile`` when the database does not answer yet, which the command then waits for."""
-    try:
-        source = resolve_database(explicit)
-        problem = check_database(source, timeout=5)
-    except ConfigError as error:
-        log.error("%s", error)
-        return None
-    if problem is not None:
-        log.warning(
-            "the database from %s does not answer (%s); %s", source.origin, problem, meanwhile
-        )
-    return source
 
 
 def prepare_setting() -> Prepare:

@@ -60,5 +60,5 @@ def _ports(service: dict[str, Any]) -> list[Any]:
 def test_dockerfile_installs_the_command() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text
-    for folder in ("taskq", "api", "worker"):
+    for folder in ("taskq", "api", "worker", "cli"):
         assert f"COPY {folder} " in text

@@ -78,7 +78,7 @@ def test_a_bad_setting_stops_a_command_with_one_line(
     database_url: str, command: list[str], variable: str, value: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "taskq.cli", *command, "--database-url", database_url],
+        [sys.executable, "-m", "cli", *command, "--database-url", database_url],
         capture_output=True,
         text=True,
         cwd=ROOT,

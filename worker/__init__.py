@@ -10,11 +10,8 @@
 Run it with ``taskq worker --import myapp.tasks``, or in-process with ``await Worker(url).run()``.
 """
 
-from worker.builtins import register_builtins
 from worker.context import TaskContext
 from worker.loop import Worker
 from worker.registry import Handler, Registry, registry, task
-
-register_builtins(registry)
 
 __all__ = ["Handler", "Registry", "TaskContext", "Worker", "registry", "task"]

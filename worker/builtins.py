@@ -1,4 +1,5 @@
-"""The built-in handlers, always registered: ``sleep``, ``echo`` and ``fail``."""
+"""The built-in handlers ``sleep``, ``echo`` and ``fail``, registered in
+:data:`worker.registry.BUILTINS`: every worker has them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import math
 from typing import Any
 
 from worker.context import TaskContext
-from worker.registry import Registry
 
 
 class TaskFailure(Exception):
@@ -34,11 +34,3 @@ async def fail(payload: dict[str, Any], ctx: TaskContext) -> None:
     """Always raises :class:`TaskFailure`, with ``payload["message"]`` when given."""
     message = payload.get("message", "the built-in 'fail' task always fails")
     raise TaskFailure(str(message))
-
-
-BUILTINS = {"sleep": sleep, "echo": echo, "fail": fail}
-
-
-def register_builtins(target: Registry) -> None:
-    for name, function in BUILTINS.items():
-        target.register(name, function)

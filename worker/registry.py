@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from worker import builtins
 from worker.context import TaskContext
 
 HandlerFunction = Callable[[dict[str, Any], TaskContext], Any]
@@ -34,12 +35,13 @@ class Handler:
 
 
 class Registry:
-    """Task names to handlers. ``Registry()`` is empty; the worker's default one, exported as
-    ``worker.registry``, holds the built-ins (``sleep``, ``echo``, ``fail``) and every
-    ``@task``."""
+    """Task names to handlers. ``Registry()`` is empty; ``Registry(base)`` holds ``base``'s
+    handlers too, beneath its own. The worker's default one, exported as ``worker.registry``,
+    holds every ``@task`` over the built-ins (:data:`BUILTINS`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: Registry | None = None) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._base = base
 
     def register(self, name: str, function: HandlerFunction) -> Handler:
         """Register ``function`` for tasks called ``name``. Registering another function under a
@@ -49,7 +51,7 @@ class Registry:
             raise ValueError("a task name must be a non-empty string")
         if not callable(function):
             raise TypeError(f"the handler of task {name!r} must be callable, not {function!r}")
-        existing = self._handlers.get(name)
+        existing = self.get(name)
         if existing is not None and _qualified(existing.function) != _qualified(function):
             raise ValueError(
                 f"task {name!r} already has a handler: {_qualified(existing.function)}"
@@ -68,26 +70,24 @@ class Registry:
         return decorate
 
     def get(self, name: str) -> Handler | None:
-        return self._handlers.get(name)
+        found = self._handlers.get(name)
+        if found is None and self._base is not None:
+            return self._base.get(name)
+        return found
 
     def names(self) -> list[str]:
         """The registered task names, sorted."""
-        return sorted(self._handlers)
-
-    def copy(self) -> Registry:
-        """A new registry with the same handlers (to add test handlers without touching this)."""
-        other = Registry()
-        other._handlers = dict(self._handlers)
-        return other
+        base = [] if self._base is None else self._base.names()
+        return sorted({*self._handlers, *base})
 
     def __contains__(self, name: object) -> bool:
-        return name in self._handlers
+        return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[Handler]:
-        return iter(self._handlers.values())
+        return (handler for name in self.names() if (handler := self.get(name)) is not None)
 
     def __len__(self) -> int:
-        return len(self._handlers)
+        return len(self.names())
 
 
 def _qualified(function: HandlerFunction) -> str:
@@ -96,7 +96,14 @@ def _qualified(function: HandlerFunction) -> str:
     return f"{module}.{qualname}"
 
 
-registry = Registry()
+#: the built-in handlers, which every worker has: the default registry's base, and what a
+#: worker with a registry of its own falls back on
+BUILTINS = Registry()
+BUILTINS.register("sleep", builtins.sleep)
+BUILTINS.register("echo", builtins.echo)
+BUILTINS.register("fail", builtins.fail)
+
+registry = Registry(BUILTINS)
 
 
 def task(name: str | None = None) -> Callable[[F], F]:

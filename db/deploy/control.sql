@@ -1,63 +1,14 @@
--- Deploy taskq:control
--- requires: queues
+-- Deploy taskq:control to pg (reworked after v0.1.0)
+-- requires: control@v0.1.0
 --
--- What people and apps do to a task from outside. Each returns the task and raises P0002 for an
--- unknown task, 55000 for a transition its status does not allow.
---   taskq.pause(task_id)  QUEUED -> PAUSED; PAUSED stays PAUSED.
---   taskq.resume(task_id) PAUSED -> QUEUED keeping its place (priority, scheduled_at); QUEUED stays.
---   taskq.cancel(task_id) QUEUED/PAUSED -> CANCELLED; CANCELLED stays. RUNNING: asks for
---       cancellation (the row stays RUNNING); the worker learns it from heartbeat() and its fail()
---       ends the task CANCELLED; NOTIFY taskq_cancel carries the worker id so it learns at once.
---   taskq.retry(task_id)  FAILED/CANCELLED -> QUEUED, due now, attempts from zero.
+-- cancel and retry stamp the moment of the call (clock_timestamp()), not the start of its
+-- transaction (now()), as claims, heartbeats and outcomes do: a call late in a long transaction
+-- says when it happened.
+--   taskq.cancel(task_id) as before; a QUEUED or PAUSED task's finished_at is the moment of the call.
+--   taskq.retry(task_id) as before; the task is due from the moment of the call (scheduled_at).
 BEGIN;
 
-CREATE FUNCTION taskq.pause(task_id uuid)
-RETURNS taskq.tasks
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = taskq, pg_temp
-AS $$
-DECLARE
-    changed taskq.tasks;
-BEGIN
-    UPDATE taskq.tasks t SET status = 'PAUSED'
-    WHERE t.id = pause.task_id AND t.status IN ('QUEUED', 'PAUSED')
-    RETURNING t.* INTO changed;
-    IF NOT FOUND THEN
-        PERFORM taskq._refuse(pause.task_id, 'only QUEUED or PAUSED tasks can be paused');
-    END IF;
-    RETURN changed;
-END;
-$$;
-
-COMMENT ON FUNCTION taskq.pause(uuid) IS 'QUEUED -> PAUSED (PAUSED stays PAUSED). P0002 unknown task; 55000 other statuses.';
-
-CREATE FUNCTION taskq.resume(task_id uuid)
-RETURNS taskq.tasks
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = taskq, pg_temp
-AS $$
-DECLARE
-    changed taskq.tasks;
-BEGIN
-    UPDATE taskq.tasks t SET status = 'QUEUED'
-    WHERE t.id = resume.task_id AND t.status IN ('PAUSED', 'QUEUED')
-    RETURNING t.* INTO changed;
-    IF NOT FOUND THEN
-        PERFORM taskq._refuse(resume.task_id, 'only PAUSED or QUEUED tasks can be resumed');
-    END IF;
-    PERFORM pg_notify('taskq', changed.queue);
-    RETURN changed;
-END;
-$$;
-
-COMMENT ON FUNCTION taskq.resume(uuid) IS
-    'PAUSED -> QUEUED, keeping its priority and scheduled_at (QUEUED stays QUEUED). P0002 unknown task; 55000 other statuses.';
-
-CREATE FUNCTION taskq.cancel(task_id uuid)
+CREATE OR REPLACE FUNCTION taskq.cancel(task_id uuid)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -70,7 +21,7 @@ BEGIN
     UPDATE taskq.tasks t
     SET status = CASE WHEN t.status = 'RUNNING' THEN t.status ELSE 'CANCELLED' END,
         cancel_requested = (t.status = 'RUNNING'),
-        finished_at = CASE WHEN t.status = 'RUNNING' THEN t.finished_at ELSE coalesce(t.finished_at, now()) END
+        finished_at = CASE WHEN t.status = 'RUNNING' THEN t.finished_at ELSE coalesce(t.finished_at, clock_timestamp()) END
     WHERE t.id = cancel.task_id AND t.status IN ('QUEUED', 'PAUSED', 'RUNNING', 'CANCELLED')
     RETURNING t.* INTO changed;
     IF NOT FOUND THEN
@@ -84,9 +35,9 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.cancel(uuid) IS
-    'QUEUED/PAUSED -> CANCELLED. RUNNING: asks for cancellation (the task stays RUNNING until its worker stops it, or its lease expires). P0002 unknown task; 55000 COMPLETED or FAILED.';
+    'QUEUED/PAUSED -> CANCELLED, finished at the moment of the call. RUNNING: asks for cancellation (the task stays RUNNING until its worker stops it, or its lease expires). P0002 unknown task; 55000 COMPLETED or FAILED.';
 
-CREATE FUNCTION taskq.retry(task_id uuid)
+CREATE OR REPLACE FUNCTION taskq.retry(task_id uuid)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -98,7 +49,7 @@ DECLARE
 BEGIN
     UPDATE taskq.tasks t
     SET status = 'QUEUED',
-        scheduled_at = now(),
+        scheduled_at = clock_timestamp(),
         attempts = 0,
         cancel_requested = false,
         started_at = NULL,
@@ -115,6 +66,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.retry(uuid) IS
-    'FAILED/CANCELLED -> QUEUED, due now, attempts from zero (the errors history is kept). P0002 unknown task; 55000 other statuses.';
+    'FAILED/CANCELLED -> QUEUED, due from the moment of the call, attempts from zero (the errors history is kept). P0002 unknown task; 55000 other statuses.';
 
 COMMIT;

@@ -11,12 +11,32 @@
 --       unhandled_tasks.
 --   taskq.list_tasks(..., page_size) raises 22023 for a page_size that is NULL or outside
 --       1..1000 (it returned nothing for NULL, 0 or a negative size).
+-- A wait or a duration counted from a time outside years 1..9999 UTC (infinity, -infinity, a BC
+-- date: taskq refuses them now, but a row stored before may hold one) is NULL, never an error:
+--   taskq._elapsed(since, until) returns until - since, or NULL when either lies outside that
+--       range. queue_stats.oldest_wait, unhandled_tasks.oldest_wait and task_info.time_to_execute
+--       count with it (PostgreSQL 15 raised 22008 "cannot subtract infinite timestamps" for the
+--       whole view; 16 and later gave an infinite interval, which no Python client can hold).
 BEGIN;
+
+-- One SQL expression, so that the planner inlines it into the views.
+CREATE FUNCTION taskq._elapsed(since timestamptz, until timestamptz)
+RETURNS interval
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT CASE WHEN _elapsed.since >= '0001-01-01 00:00:00+00' AND _elapsed.since < '10000-01-01 00:00:00+00'
+                 AND _elapsed.until >= '0001-01-01 00:00:00+00' AND _elapsed.until < '10000-01-01 00:00:00+00'
+                THEN _elapsed.until - _elapsed.since END
+$$;
+
+COMMENT ON FUNCTION taskq._elapsed(timestamptz, timestamptz) IS
+    'Internal: until - since, or NULL when either time lies outside years 1..9999 UTC (infinity, -infinity, a BC date), or is NULL.';
 
 CREATE VIEW taskq.unhandled_tasks AS
 SELECT g.queue, g.name, g.queued, g.oldest_wait
 FROM (
-    SELECT t.queue, t.name, count(*) AS queued, now() - min(t.scheduled_at) AS oldest_wait
+    SELECT t.queue, t.name, count(*) AS queued, taskq._elapsed(min(t.scheduled_at), now()) AS oldest_wait
     FROM taskq.tasks t
     WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()
     GROUP BY t.queue, t.name
@@ -30,7 +50,7 @@ WHERE NOT EXISTS (
 );
 
 COMMENT ON VIEW taskq.unhandled_tasks IS
-    'Due QUEUED tasks per queue and name that no live worker (heartbeat in the last 5 minutes) serving the queue handles: they wait for a handler.';
+    'Due QUEUED tasks per queue and name that no live worker (heartbeat in the last 5 minutes) serving the queue handles: they wait for a handler. oldest_wait is NULL when the longest-due one is due since a time outside years 1..9999 UTC.';
 
 CREATE OR REPLACE VIEW taskq.queue_stats AS
 SELECT q.name AS queue,
@@ -43,14 +63,25 @@ SELECT q.name AS queue,
        count(t.id) FILTER (WHERE t.status = 'COMPLETED') AS completed,
        count(t.id) FILTER (WHERE t.status = 'FAILED') AS failed,
        count(t.id) FILTER (WHERE t.status = 'CANCELLED') AS cancelled,
-       now() - min(t.scheduled_at) FILTER (WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()) AS oldest_wait,
+       taskq._elapsed(min(t.scheduled_at) FILTER (WHERE t.status = 'QUEUED' AND t.scheduled_at <= now()), now())
+           AS oldest_wait,
        coalesce((SELECT sum(u.queued) FROM taskq.unhandled_tasks u WHERE u.queue = q.name), 0)::bigint AS unhandled
 FROM taskq.queues q
 LEFT JOIN taskq.tasks t ON t.queue = q.name
 GROUP BY q.name, q.concurrency, q.paused;
 
 COMMENT ON VIEW taskq.queue_stats IS
-    'One row per queue: settings, tasks per state, the wait of the longest-due QUEUED task, and how many due tasks no live worker handles (unhandled).';
+    'One row per queue: settings, tasks per state, the wait of the longest-due QUEUED task (NULL when it is due since a time outside years 1..9999 UTC), and how many due tasks no live worker handles (unhandled).';
+
+CREATE OR REPLACE VIEW taskq.task_info AS
+SELECT t.*,
+       extract(epoch FROM CASE WHEN t.status = 'RUNNING' THEN taskq._elapsed(t.started_at, now())
+                               WHEN t.finished_at IS NOT NULL THEN taskq._elapsed(t.started_at, t.finished_at) END
+       )::double precision AS time_to_execute
+FROM taskq.tasks t;
+
+COMMENT ON VIEW taskq.task_info IS
+    'The tasks with time_to_execute in seconds (finished - started, or elapsed while RUNNING; NULL when a time it counts from lies outside years 1..9999 UTC).';
 
 CREATE OR REPLACE FUNCTION taskq.list_tasks(
     status taskq.status DEFAULT NULL,

@@ -7,10 +7,15 @@
 --   taskq.register_worker(name, queues, host, pid, task_names) returns the new worker's uuid
 --       (UUIDv7); it replaces the 4-argument form, so calls by name or position keep working.
 --       22023 for an empty name or a task_names array with a NULL or empty element.
---   taskq.unregister_worker(worker_id) and taskq.heartbeat(worker_id, lease) as before, their
+--   taskq.unregister_worker(worker_id) and taskq.heartbeat(worker_id, lease, task_ids), their
 --       times the moment of the call (clock_timestamp()), not the start of its transaction: a
 --       heartbeat late in a long transaction extends a lease by all of lease. heartbeat raises
 --       22008 for a lease that ends after 9999-12-31 UTC.
+--   taskq.heartbeat(worker_id, lease, task_ids) replaces heartbeat(worker_id, lease): given
+--       task_ids, it extends only the leases of those of the worker's RUNNING tasks (an empty
+--       array: none; the worker is alive all the same), so that a task the worker no longer
+--       holds (its outcome was refused, its claim's answer lost) runs out of lease and is
+--       rescued, instead of being renewed for ever. NULL (the default) extends them all, as before.
 BEGIN;
 
 ALTER TABLE taskq.workers ADD COLUMN task_names text[];
@@ -99,7 +104,13 @@ $$;
 COMMENT ON FUNCTION taskq.unregister_worker(uuid) IS
     'Removes a worker and hands its RUNNING tasks back (due now, the interrupted attempt not counted). Returns how many. P0002 for an unknown worker.';
 
-CREATE OR REPLACE FUNCTION taskq.heartbeat(worker_id uuid, lease interval DEFAULT '30 seconds')
+DROP FUNCTION taskq.heartbeat(uuid, interval);
+
+CREATE FUNCTION taskq.heartbeat(
+    worker_id uuid,
+    lease interval DEFAULT '30 seconds',
+    task_ids uuid[] DEFAULT NULL
+)
 RETURNS SETOF uuid
 LANGUAGE plpgsql
 VOLATILE
@@ -122,18 +133,20 @@ BEGIN
                   DETAIL = jsonb_build_object('worker_id', heartbeat.worker_id)::text,
                   HINT = 'register it again with taskq.register_worker()';
     END IF;
-    -- Expired leases not yet rescued are extended too: the worker is evidently alive.
+    -- Expired leases not yet rescued are extended too: the worker is evidently alive. Only the
+    -- tasks it names, when it names them: a task it dropped must not stay leased for ever.
     RETURN QUERY
     WITH extended AS (
         UPDATE taskq.tasks t SET lease_expires_at = moment + heartbeat.lease
         WHERE t.worker_id = heartbeat.worker_id AND t.status = 'RUNNING'
+          AND (heartbeat.task_ids IS NULL OR t.id = ANY (heartbeat.task_ids))
         RETURNING t.id, t.cancel_requested
     )
     SELECT e.id FROM extended e WHERE e.cancel_requested;
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.heartbeat(uuid, interval) IS
-    'Extends the leases of a worker''s RUNNING tasks to the moment of the call + lease; returns the ids of those whose cancellation was asked. P0002 for an unknown worker; 22023 lease not positive; 22008 a lease that ends after 9999.';
+COMMENT ON FUNCTION taskq.heartbeat(uuid, interval, uuid[]) IS
+    'Extends the leases of a worker''s RUNNING tasks (only those in task_ids when given; NULL = all) to the moment of the call + lease; returns the ids of those whose cancellation was asked. P0002 for an unknown worker; 22023 lease not positive; 22008 a lease that ends after 9999.';
 
 COMMIT;

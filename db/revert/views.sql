@@ -1,4 +1,4 @@
--- Revert taskq:views from pg: back to v0.1.0's queue_stats, without unhandled_tasks.
+-- Revert taskq:views from pg: back to v0.1.0's queue_stats and task_info, without unhandled_tasks.
 BEGIN;
 
 CREATE OR REPLACE FUNCTION taskq.list_tasks(
@@ -47,5 +47,16 @@ GROUP BY q.name, q.concurrency, q.paused;
 COMMENT ON VIEW taskq.queue_stats IS 'One row per queue: settings, tasks per state, and the wait of the longest-due QUEUED task.';
 
 DROP VIEW taskq.unhandled_tasks;
+
+CREATE OR REPLACE VIEW taskq.task_info AS
+SELECT t.*,
+       extract(epoch FROM CASE WHEN t.status = 'RUNNING' THEN now() - t.started_at
+                               WHEN t.finished_at IS NOT NULL THEN t.finished_at - t.started_at END
+       )::double precision AS time_to_execute
+FROM taskq.tasks t;
+
+COMMENT ON VIEW taskq.task_info IS 'The tasks with time_to_execute in seconds (finished - started, or elapsed while RUNNING).';
+
+DROP FUNCTION taskq._elapsed(timestamptz, timestamptz);
 
 COMMIT;

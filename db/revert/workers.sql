@@ -1,4 +1,5 @@
--- Revert taskq:workers from pg: back to v0.1.0's register_worker(name, queues, host, pid).
+-- Revert taskq:workers from pg: back to v0.1.0's register_worker(name, queues, host, pid) and
+-- heartbeat(worker_id, lease).
 BEGIN;
 
 CREATE OR REPLACE FUNCTION taskq.unregister_worker(worker_id uuid)
@@ -43,7 +44,9 @@ $$;
 COMMENT ON FUNCTION taskq.unregister_worker(uuid) IS
     'Removes a worker and hands its RUNNING tasks back (due now, the interrupted attempt not counted). Returns how many. P0002 for an unknown worker.';
 
-CREATE OR REPLACE FUNCTION taskq.heartbeat(worker_id uuid, lease interval DEFAULT '30 seconds')
+DROP FUNCTION taskq.heartbeat(uuid, interval, uuid[]);
+
+CREATE FUNCTION taskq.heartbeat(worker_id uuid, lease interval DEFAULT '30 seconds')
 RETURNS SETOF uuid
 LANGUAGE plpgsql
 VOLATILE

@@ -95,7 +95,7 @@ class Server:
         """With ``database_url`` None, ``taskq api`` finds the database itself (``env``)."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "taskq.cli", "api", "--port", str(self.port)]
+        command = [sys.executable, "-m", "cli", "api", "--port", str(self.port)]
         command += ["--log-level", "warning"]
         if database_url is not None:
             command += ["--database-url", database_url]

@@ -111,3 +111,14 @@ async def test_patch_a_queue_name_too_long_is_400(api: Client) -> None:
     answer = problem(await api.patch("/api/queues/" + "q" * 129, json={"paused": True}), 400)
     assert answer["invalid_params"][0]["name"] == "name"
     assert answer["invalid_params"][0]["source"] == "path"
+
+
+async def test_a_task_due_since_minus_infinity_leaves_the_wait_unknown(
+    api: Client, db: client.Connection
+) -> None:
+    # a row stored before taskq refused such times: PostgreSQL 15 raised 22008 for the view
+    await client.enqueue(db, "a", queue="mail", scheduled_at=datetime.now(UTC) - timedelta(hours=1))
+    spoiled = await client.enqueue(db, "b", queue="mail")
+    await db.execute("UPDATE taskq.tasks SET scheduled_at = '-infinity' WHERE id = %s", (spoiled,))
+    row = (await queues(api))["mail"]
+    assert (row["queued"], row["oldest_wait"]) == (2, None)

@@ -16,8 +16,8 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from cli.main import main
 from taskq import client
-from taskq.cli import main
 from tests.api.conftest import Client
 
 MISSING = UUID("01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11")

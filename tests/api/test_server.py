@@ -134,7 +134,7 @@ def test_without_database_url_the_environment_names_the_database(
 
 def test_taskq_api_help_names_host_and_port() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "taskq.cli", "api", "--help"],
+        [sys.executable, "-m", "cli", "api", "--help"],
         capture_output=True,
         text=True,
         cwd=ROOT,

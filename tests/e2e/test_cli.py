@@ -5,6 +5,7 @@ class: 2 a bad argument, 3 no such task or queue, 4 a status that does not allow
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -23,7 +24,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from taskq.cli import main
+from cli.main import build_parser, main
 from taskq.pgserver import LocalServer, embedded_bin_dir, free_port
 from tests.conftest import PgServer
 from tests.e2e.test_run import clean_env
@@ -313,6 +314,75 @@ def one_line_failure(command: list[str], cwd: Path, env: dict[str, str]) -> tupl
 def test_a_url_libpq_cannot_read_is_one_line(command: list[str], tmp_path: Path) -> None:
     _, line = one_line_failure(command, tmp_path, clean_env(TASKQ_DATABASE_URL="not a url"))
     assert "TASKQ_DATABASE_URL is not a PostgreSQL URL" in line
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_a_handler_module_that_cannot_be_imported_is_one_line(command: str, tmp_path: Path) -> None:
+    (tmp_path / "broken_handlers.py").write_text("raise RuntimeError('broken on purpose')\n")
+    for module, reason in (
+        ("no_such_handlers_here", "ModuleNotFoundError: No module named 'no_such_handlers_here'"),
+        ("broken_handlers", "RuntimeError: broken on purpose"),
+    ):
+        code, line = one_line_failure(
+            [command, "--import", module, "--database-url", "postgresql://127.0.0.1:1/none"],
+            tmp_path,
+            clean_env(),
+        )
+        assert code == (1 if command == "run" else 2)
+        assert line.endswith(f"cannot import handlers from {module}: {reason}"), line
+
+
+def test_the_shared_options_are_written_once() -> None:
+    """--database-url, --log-level and --import read and say the same in every subcommand."""
+    (subcommands,) = [
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    commands: dict[str, argparse.ArgumentParser] = subcommands.choices
+    seen: dict[str, set[tuple[object, ...]]] = {}
+    for parser in commands.values():
+        for action in parser._actions:
+            option = next((o for o in action.option_strings if o.startswith("--")), "")
+            if option in ("--database-url", "--log-level", "--import"):
+                described = (
+                    tuple(action.option_strings),
+                    action.help,
+                    tuple(action.choices or ()),
+                    repr(action.default),
+                    action.type,
+                )
+                seen.setdefault(option, set()).add(described)
+    assert {option: len(kinds) for option, kinds in seen.items()} == {
+        "--database-url": 1,
+        "--log-level": 1,
+        "--import": 1,
+    }
+    database = {n for n, p in commands.items() if "--database-url" in p._option_string_actions}
+    assert database == set(commands)
+    assert {n for n, p in commands.items() if "--import" in p._option_string_actions} == {
+        "run",
+        "worker",
+    }
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--concurrency", "0"], "must be at least 1, not 0"),
+        (["--grace", "-1"], "must be a number of seconds >= 0, not -1"),
+        (["--grace", "nan"], "must be a number of seconds >= 0, not nan"),
+        (["--grace", "inf"], "must be a number of seconds >= 0, not inf"),
+    ],
+)
+def test_the_worker_options_are_checked_alike(
+    command: str, option: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, *option])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", EVERY_COMMAND[:-1], ids=lambda c: c[0])

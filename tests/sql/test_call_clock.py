@@ -95,3 +95,29 @@ def test_rescue_in_a_transaction_compares_with_the_moment_of_the_call(
         assert one(held, "SELECT taskq.rescue_expired()") == 1
         held.commit()
     assert task(conn, task_id)["status"] == "QUEUED"
+
+
+def test_cancel_and_retry_late_in_a_transaction_are_stamped_when_they_happen(
+    conn: Conn, database_url: str, worker_id: UUID
+) -> None:
+    queued, paused, failed = (enqueue(conn, queue=f"q{n}", max_attempts=1) for n in range(3))
+    conn.execute("SELECT taskq.pause(%s)", (paused,))
+    [row] = claim(conn, worker_id, queues=["q2"])
+    conn.execute("SELECT taskq.fail(%s, %s, 'boom')", (failed, row["lease_token"]))
+    with psycopg.connect(database_url) as held:
+        started: datetime = one(held, "SELECT now()")
+        time.sleep(0.3)
+        before: datetime = one(held, "SELECT clock_timestamp()")
+        held.execute("SELECT taskq.cancel(%s)", (queued,))
+        held.execute("SELECT taskq.cancel(%s)", (paused,))
+        held.execute("SELECT taskq.retry(%s)", (failed,))
+        cancelled_late: datetime = one(held, "SELECT clock_timestamp()")
+        held.execute("SELECT taskq.retry(%s)", (queued,))
+        held.commit()
+    assert before > started
+    assert cancelled_late >= task(conn, paused)["finished_at"] >= before
+    for task_id in (failed, queued):
+        row = task(conn, task_id)
+        assert (row["status"], row["attempts"]) == ("QUEUED", 0)
+        assert row["scheduled_at"] >= before
+    assert task(conn, queued)["scheduled_at"] >= cancelled_late

@@ -77,6 +77,47 @@ def test_heartbeat_extends_leases_even_expired_ones(conn: Conn, worker_id: UUID)
     assert row["lease_expires_at"] - row["started_at"] > timedelta(minutes=59)
 
 
+def test_heartbeat_with_task_ids_extends_only_those(conn: Conn, worker_id: UUID) -> None:
+    kept, dropped, cancelled = (enqueue(conn, queue=f"q{n}") for n in range(3))
+    claim(conn, worker_id, lease=SHORT, batch_size=3)
+    conn.execute("SELECT taskq.cancel(%s)", (cancelled,))
+    conn.execute("SELECT taskq.cancel(%s)", (dropped,))
+    asked = conn.execute(
+        "SELECT * FROM taskq.heartbeat(%s, interval '1 hour', task_ids => %s)",
+        (worker_id, [kept, cancelled, UUID(int=0)]),  # an id it does not hold changes nothing
+    ).fetchall()
+    assert asked == [(cancelled,)]  # the cancellations asked of the tasks named, only
+    expire()
+    assert one(conn, "SELECT taskq.rescue_expired()") == 1
+    assert task(conn, dropped)["status"] == "CANCELLED"  # its lease ran out
+    for task_id in (kept, cancelled):
+        row = task(conn, task_id)
+        assert row["status"] == "RUNNING"
+        assert row["lease_expires_at"] - row["started_at"] > timedelta(minutes=59)
+
+
+def test_heartbeat_with_no_task_ids_extends_none_but_keeps_the_worker_alive(
+    conn: Conn, worker_id: UUID
+) -> None:
+    task_id = enqueue(conn)
+    claim(conn, worker_id, lease=SHORT)
+    conn.execute("UPDATE taskq.workers SET heartbeat_at = now() - interval '1 hour'")
+    conn.execute("SELECT taskq.heartbeat(%s, task_ids => '{}')", (worker_id,))
+    beat = one(conn, "SELECT heartbeat_at FROM taskq.workers WHERE id = %s", (worker_id,))
+    assert beat > task(conn, task_id)["started_at"]
+    expire()
+    assert one(conn, "SELECT taskq.rescue_expired()") == 1
+    assert task(conn, task_id)["status"] == "QUEUED"
+
+
+def test_heartbeat_is_one_function(conn: Conn) -> None:
+    signatures = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p"
+        " WHERE p.proname = 'heartbeat' AND p.pronamespace = 'taskq'::regnamespace"
+    ).fetchall()
+    assert signatures == [("taskq.heartbeat(uuid,interval,uuid[])",)]
+
+
 def test_heartbeat_of_an_unknown_worker(conn: Conn) -> None:
     with raises_sqlstate("P0002", "is not registered"):
         conn.execute("SELECT taskq.heartbeat('00000000-0000-7000-8000-000000000000')")

@@ -17,7 +17,9 @@ from uuid import UUID
 
 import psycopg
 
-from worker import Worker
+from taskq.client import Task
+from worker import TaskContext, Worker
+from worker.outcomes import Running
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -129,7 +131,7 @@ class WorkerProcess:
         }
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "taskq.cli", "worker", *args],
+            [sys.executable, "-m", "cli", "worker", *args],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -185,3 +187,18 @@ class WorkerProcess:
     ) -> None:
         self.kill()
         self._log.close()
+
+
+def held_entry(task: Task) -> Running:
+    """A claimed task as the worker holds it, its context made from the row."""
+    assert task.worker_id is not None
+    context = TaskContext(
+        task_id=task.id,
+        name=task.name,
+        queue=task.queue,
+        attempt=task.attempts,
+        max_attempts=task.max_attempts,
+        payload=task.payload,
+        worker_id=task.worker_id,
+    )
+    return Running(task, context, time.monotonic())

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from cli import worker as worker_command
 from taskq.pgserver import free_port
 from tests.worker.helpers import (
     REPO,
@@ -23,7 +24,6 @@ from tests.worker.helpers import (
     task_row,
     wait_until,
 )
-from worker import cli
 
 
 def finished(conn: SyncConnection, task_id: object, within: float = 15) -> dict[str, object]:
@@ -36,7 +36,7 @@ def finished(conn: SyncConnection, task_id: object, within: float = 15) -> dict[
 
 def test_help_documents_every_flag() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "taskq.cli", "worker", "--help"],
+        [sys.executable, "-m", "cli", "worker", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -44,7 +44,7 @@ def test_help_documents_every_flag() -> None:
         check=True,
     )
     parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
+    worker_command.add_arguments(parser)
     flags = [
         action
         for action in parser._actions
@@ -63,7 +63,7 @@ def test_help_documents_every_flag() -> None:
 
 def test_bad_flags_and_imports_exit_2(tmp_path: Path) -> None:
     bad = subprocess.run(
-        [sys.executable, "-m", "taskq.cli", "worker", "--concurrency", "0"],
+        [sys.executable, "-m", "cli", "worker", "--concurrency", "0"],
         cwd=REPO,
         capture_output=True,
         text=True,

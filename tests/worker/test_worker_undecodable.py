@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from taskq import client
-from tests.worker.helpers import running_worker
+from tests.worker.helpers import await_until, running_worker
 from tests.worker.test_worker_loop import finished
 
 AsyncConn = psycopg.AsyncConnection[Any]
@@ -91,3 +91,50 @@ async def test_an_undecodable_task_with_attempts_left_is_retried_like_any_failur
     assert done.attempts == 2
     assert done.undecodable == {}
     assert done.errors[0]["error"].startswith("scheduled_at cannot be decoded: ")
+
+
+REFUSE_FAIL = """
+CREATE FUNCTION public.refuse_undecodable_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id = TG_ARGV[0]::uuid AND NEW.last_error LIKE '%cannot be decoded%' THEN
+        RAISE EXCEPTION 'the database refuses this outcome'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER refuse_undecodable_fail BEFORE UPDATE ON taskq.tasks
+FOR EACH ROW EXECUTE FUNCTION public.refuse_undecodable_fail('{task_id}');
+"""
+
+
+async def test_a_task_whose_failure_is_refused_is_not_renewed_and_is_rescued(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    # The worker cannot decode the row and fails it; the database refuses even that fail. The
+    # worker drops the task; its heartbeats renew only the tasks it holds, so the lease runs
+    # out and rescue takes the task, instead of it staying RUNNING for ever.
+    bad = await client.enqueue(aconn, "echo", {"n": "bad"}, queue=QUEUE, max_attempts=1)
+    await spoil(aconn, bad, "created_at = 'infinity'")
+    await aconn.execute(REFUSE_FAIL.replace("{task_id}", str(bad)))
+    # lease 1 s: heartbeats every third of a second, so a renewed lease never runs out
+    async with running_worker(database_url, queues=[QUEUE], lease=1.0) as w:
+
+        async def rescued() -> bool:
+            await client.rescue_expired(aconn)
+            return (await client.get_task(aconn, bad)).status != "RUNNING"
+
+        async def dropped() -> bool:
+            return w.running == 0 and (await client.get_task(aconn, bad)).attempts == 1
+
+        await await_until(dropped, 10, "the worker claimed the task and dropped it")
+        await await_until(rescued, 10, "the dropped task's lease ran out and rescue took it")
+        # the worker goes on, its slot free again
+        after = await finished(aconn, await client.enqueue(aconn, "echo", queue=QUEUE))
+    task = await client.get_task(aconn, bad)
+    assert task.status == "FAILED"  # its one attempt was the lost one
+    assert task.last_error is not None
+    assert task.last_error.startswith("lease expired at ")
+    assert task.worker_id == w.worker_id
+    assert after.status == "COMPLETED"
+    assert await busy_slots(aconn) == 0

@@ -23,9 +23,16 @@ from typing import IO
 
 import uvicorn
 
+from cli.options import (
+    add_database_option,
+    add_log_level_option,
+    add_worker_options,
+    import_handlers,
+)
+from cli.signals import handle_stop_signals
 from taskq import migrate
+from taskq.embedded import ensure_embedded
 from taskq.errors import TaskqError, Unavailable
-from taskq.logs import setup_logging
 from taskq.pgserver import LocalServer
 from taskq.settings import (
     DatabaseSource,
@@ -49,48 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address of the API (default: 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port of the API (default: 8000)")
-    parser.add_argument(
-        "--queue",
-        dest="queues",
-        action="append",
-        metavar="NAME",
-        help="queue the worker takes tasks from; repeatable (default: default)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=4,
-        metavar="N",
-        help="tasks the worker runs at once (default: 4)",
-    )
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE to register its @task handlers; repeatable",
-    )
-    parser.add_argument(
-        "--any-name",
-        action="store_true",
-        help="the worker claims tasks of every name and fails those without a handler; by "
-        "default it claims only the names of its handlers (built-ins and --import)",
-    )
-    parser.add_argument(
-        "--grace",
-        type=float,
-        default=10.0,
-        help="seconds running tasks get on Ctrl-C (default: 10)",
-    )
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="PostgreSQL URL (default: TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, embedded)",
-    )
-    parser.add_argument(
-        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper, default="INFO"
-    )
+    add_worker_options(parser, grace=10.0)
+    add_database_option(parser)
+    add_log_level_option(parser)
 
 
 @contextlib.contextmanager
@@ -144,8 +112,7 @@ class _Server(uvicorn.Server):
 
 async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
     from api.app import create_app, token_from_env
-    from worker.cli import handle_stop_signals
-    from worker.loop import Worker
+    from worker import Worker
 
     prepare = prepare_setting()
     app = create_app(url, api_token=token_from_env(), prepare=prepare)
@@ -201,9 +168,6 @@ def _banner(args: argparse.Namespace, source: DatabaseSource) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.cli import import_handlers
-
-    setup_logging(args.log_level)
     import_handlers(args.imports)
     check_port_free(args.host, args.port)
     # refused in one line before anything starts; serve reads them again
@@ -215,8 +179,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_on(args, configured)
     home = embedded_home()
     with exclusive_run(home):
-        from taskq.embedded import ensure_embedded
-
         log.info("starting the embedded PostgreSQL in %s", home)
         server, source, _ = ensure_embedded(home)
         try:

@@ -13,8 +13,14 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
-from taskq import admin, migrate
+from cli import admin
+from cli import api as api_command
+from cli import run as run_command
+from cli import worker as worker_command
+from cli.options import HandlersNotImported, add_database_option, database_url
+from taskq import migrate
 from taskq.errors import TaskqError
+from taskq.logs import setup_logging
 from taskq.pgserver import ServerError
 from taskq.settings import ConfigError
 
@@ -22,7 +28,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    url = admin.database_url(args)
+    url = database_url(args)
     action = {"deploy": migrate.deploy, "revert": migrate.revert, "status": migrate.status}[
         args.action
     ]
@@ -31,7 +37,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_psql(args: argparse.Namespace) -> int:
-    url = admin.database_url(args)
+    url = database_url(args)
     psql = shutil.which("psql")
     if psql is None:
         raise TaskqError(f"psql is not installed; the database is at {url}")
@@ -41,10 +47,6 @@ def cmd_psql(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from api import cli as api_cli
-    from taskq import runner
-    from worker import cli as worker_cli
-
     parser = argparse.ArgumentParser(
         prog="taskq",
         description="taskq: a task queue that lives in PostgreSQL.",
@@ -52,25 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"taskq {version('taskq')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run_parser = commands.add_parser(
-        "run",
-        help="start everything: database, schema, API and a worker on http://localhost:8000",
-        description=runner.DESCRIPTION,
-    )
-    runner.add_arguments(run_parser)
-    run_parser.set_defaults(handler=runner.run)
-
-    api_parser = commands.add_parser(
-        "api", help="serve the REST API with uvicorn", description=api_cli.DESCRIPTION
-    )
-    api_cli.add_arguments(api_parser)
-    api_parser.set_defaults(handler=api_cli.run)
-
-    worker_parser = commands.add_parser(
-        "worker", help="run a worker: claim tasks, run handlers", description=worker_cli.DESCRIPTION
-    )
-    worker_cli.add_arguments(worker_parser)
-    worker_parser.set_defaults(handler=worker_cli.run)
+    for name, command, text in (
+        (
+            "run",
+            run_command,
+            "start everything: database, schema, API and a worker on http://localhost:8000",
+        ),
+        ("api", api_command, "serve the REST API with uvicorn"),
+        ("worker", worker_command, "run a worker: claim tasks, run handlers"),
+    ):
+        command_parser = commands.add_parser(name, help=text, description=command.DESCRIPTION)
+        command.add_arguments(command_parser)
+        command_parser.set_defaults(handler=command.run)
 
     migrate_parser = commands.add_parser(
         "migrate",
@@ -84,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["deploy", "revert", "status"],
         help="default: deploy",
     )
-    admin.add_database_option(migrate_parser)
+    add_database_option(migrate_parser)
     migrate_parser.set_defaults(handler=cmd_migrate)
 
     psql_parser = commands.add_parser(
@@ -94,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(taskq psql -c 'SELECT 1'); after --, even -h and --help do.",
         allow_abbrev=False,
     )
-    admin.add_database_option(psql_parser)
+    add_database_option(psql_parser)
     psql_parser.set_defaults(handler=cmd_psql)
 
     admin.add_commands(commands)
@@ -109,9 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler
+    if getattr(args, "log_level", None) is not None:
+        setup_logging(args.log_level)
     try:
         return handler(args)
-    except (TaskqError, ConfigError, migrate.MigrationError, ServerError) as error:
+    except (
+        TaskqError,
+        ConfigError,
+        migrate.MigrationError,
+        ServerError,
+        HandlersNotImported,
+    ) as error:
         message = str(error).strip()
         print(f"taskq: {message}", file=sys.stderr)
         return admin.exit_status(error)

@@ -21,6 +21,7 @@ import msgspec
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from cli.options import add_database_option, database_url
 from taskq import client, decoding
 from taskq.errors import (
     Conflict,
@@ -29,10 +30,9 @@ from taskq.errors import (
     SchemaMissing,
     TaskqError,
     Unavailable,
-    translate,
 )
 from taskq.pool import connect
-from taskq.settings import connection_problem, resolve_database
+from taskq.settings import connection_problem
 
 T = TypeVar("T")
 
@@ -69,21 +69,8 @@ QUEUE_COLUMNS = (
 )
 
 
-def add_database_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url",
-        help="PostgreSQL URL (default: TASKQ_DATABASE_URL, DATABASE_URL, config.yaml, else the "
-        "embedded server under .taskq/)",
-    )
-
-
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
-def database_url(args: argparse.Namespace) -> str:
-    explicit: str | None = getattr(args, "database_url", None)
-    return resolve_database(explicit).url
 
 
 async def _with_connection(url: str, call: Callable[[client.Connection], Awaitable[T]]) -> T:
@@ -421,6 +408,3 @@ def add_commands(commands: Any) -> None:
         parser = commands.choices[sub]
         add_database_option(parser)
         add_json_option(parser)
-
-
-__all__ = ["add_commands", "add_database_option", "translate"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from cli.database import database_at_start
+from cli.options import add_database_option, add_log_level_option
+from taskq.settings import ConfigError, prepare_setting
+
 DESCRIPTION = (
     "Serve the taskq REST API (docs at /docs). The database is --database-url, else "
     "TASKQ_DATABASE_URL / DATABASE_URL, else config.yaml, else the embedded server. "
@@ -15,27 +19,15 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="libpq URL or DSN of the database (default: the configured one)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="uvicorn's log level",
-    )
+    add_database_option(parser)
+    add_log_level_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app, token_from_env
-    from taskq.logs import setup_logging
-    from taskq.settings import ConfigError, database_at_start, prepare_setting
 
-    setup_logging(args.log_level)
     log = logging.getLogger("taskq.api")
     try:
         prepare = prepare_setting()
@@ -46,5 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if source is None:
         return 2
     app = create_app(source.url, api_token=token_from_env(), prepare=prepare)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=None)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level.lower(), log_config=None
+    )
     return 0

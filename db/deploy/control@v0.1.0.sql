@@ -1,0 +1,120 @@
+-- Deploy taskq:control
+-- requires: queues
+--
+-- What people and apps do to a task from outside. Each returns the task and raises P0002 for an
+-- unknown task, 55000 for a transition its status does not allow.
+--   taskq.pause(task_id)  QUEUED -> PAUSED; PAUSED stays PAUSED.
+--   taskq.resume(task_id) PAUSED -> QUEUED keeping its place (priority, scheduled_at); QUEUED stays.
+--   taskq.cancel(task_id) QUEUED/PAUSED -> CANCELLED; CANCELLED stays. RUNNING: asks for
+--       cancellation (the row stays RUNNING); the worker learns it from heartbeat() and its fail()
+--       ends the task CANCELLED; NOTIFY taskq_cancel carries the worker id so it learns at once.
+--   taskq.retry(task_id)  FAILED/CANCELLED -> QUEUED, due now, attempts from zero.
+BEGIN;
+
+CREATE FUNCTION taskq.pause(task_id uuid)
+RETURNS taskq.tasks
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.tasks;
+BEGIN
+    UPDATE taskq.tasks t SET status = 'PAUSED'
+    WHERE t.id = pause.task_id AND t.status IN ('QUEUED', 'PAUSED')
+    RETURNING t.* INTO changed;
+    IF NOT FOUND THEN
+        PERFORM taskq._refuse(pause.task_id, 'only QUEUED or PAUSED tasks can be paused');
+    END IF;
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.pause(uuid) IS 'QUEUED -> PAUSED (PAUSED stays PAUSED). P0002 unknown task; 55000 other statuses.';
+
+CREATE FUNCTION taskq.resume(task_id uuid)
+RETURNS taskq.tasks
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.tasks;
+BEGIN
+    UPDATE taskq.tasks t SET status = 'QUEUED'
+    WHERE t.id = resume.task_id AND t.status IN ('PAUSED', 'QUEUED')
+    RETURNING t.* INTO changed;
+    IF NOT FOUND THEN
+        PERFORM taskq._refuse(resume.task_id, 'only PAUSED or QUEUED tasks can be resumed');
+    END IF;
+    PERFORM pg_notify('taskq', changed.queue);
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.resume(uuid) IS
+    'PAUSED -> QUEUED, keeping its priority and scheduled_at (QUEUED stays QUEUED). P0002 unknown task; 55000 other statuses.';
+
+CREATE FUNCTION taskq.cancel(task_id uuid)
+RETURNS taskq.tasks
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.tasks;
+BEGIN
+    UPDATE taskq.tasks t
+    SET status = CASE WHEN t.status = 'RUNNING' THEN t.status ELSE 'CANCELLED' END,
+        cancel_requested = (t.status = 'RUNNING'),
+        finished_at = CASE WHEN t.status = 'RUNNING' THEN t.finished_at ELSE coalesce(t.finished_at, now()) END
+    WHERE t.id = cancel.task_id AND t.status IN ('QUEUED', 'PAUSED', 'RUNNING', 'CANCELLED')
+    RETURNING t.* INTO changed;
+    IF NOT FOUND THEN
+        PERFORM taskq._refuse(cancel.task_id, 'only QUEUED, PAUSED or RUNNING tasks can be cancelled');
+    END IF;
+    IF changed.status = 'RUNNING' THEN
+        PERFORM pg_notify('taskq_cancel', changed.worker_id::text);
+    END IF;
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.cancel(uuid) IS
+    'QUEUED/PAUSED -> CANCELLED. RUNNING: asks for cancellation (the task stays RUNNING until its worker stops it, or its lease expires). P0002 unknown task; 55000 COMPLETED or FAILED.';
+
+CREATE FUNCTION taskq.retry(task_id uuid)
+RETURNS taskq.tasks
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.tasks;
+BEGIN
+    UPDATE taskq.tasks t
+    SET status = 'QUEUED',
+        scheduled_at = now(),
+        attempts = 0,
+        cancel_requested = false,
+        started_at = NULL,
+        finished_at = NULL,
+        result = NULL
+    WHERE t.id = retry.task_id AND t.status IN ('FAILED', 'CANCELLED')
+    RETURNING t.* INTO changed;
+    IF NOT FOUND THEN
+        PERFORM taskq._refuse(retry.task_id, 'only FAILED or CANCELLED tasks can be retried');
+    END IF;
+    PERFORM pg_notify('taskq', changed.queue);
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.retry(uuid) IS
+    'FAILED/CANCELLED -> QUEUED, due now, attempts from zero (the errors history is kept). P0002 unknown task; 55000 other statuses.';
+
+COMMIT;
