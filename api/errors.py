@@ -1,10 +1,12 @@
 """The one seam from errors to HTTP: every failure leaves as ``application/problem+json``.
 
 The SQL functions raise standard SQLSTATEs, which :mod:`taskq.errors` turns into NotFound (P0002
--> 404), Conflict (55000 -> 409) and InvalidArgument (22xxx -> 400); a database that cannot be
-reached (a pool timeout, a broken connection) is 503. Litestar's own client errors (validation,
-a body that is not JSON or too large, an unknown route, a missing token) keep their status and
-get the same body. Nothing a client sends turns into a 500: a 500 here is a bug in taskq.
+-> 404), Conflict (55000 -> 409) and InvalidArgument (22xxx -> 400), with the field, task id and
+status the SQL put in the error's fields (never read from the message); a database that cannot
+be reached (a pool timeout, a broken connection) or has no taskq schema is 503. Litestar's own
+client errors (validation, a body that is not JSON or too large, an unknown route, a missing
+token) keep their status and get the same body. Nothing a client sends turns into a 500: a 500
+here is a bug in taskq.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import InvalidParam, ParamSource, Problem
-from taskq.errors import Conflict, InvalidArgument, NotFound, TaskqError, Unavailable
+from taskq.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    SchemaMissing,
+    TaskqError,
+    Unavailable,
+    translate,
+)
 from taskq.rules import PRIORITIES, STATUSES, Status
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
@@ -32,24 +42,8 @@ _TYPE_BASE: Final = "urn:taskq:problem:"
 
 log = logging.getLogger("taskq.api")
 
-# The SQL messages name what is wrong first ("max_attempts must be at least 1, not 0",
-# "queue name must be ..."), so the field is the message's first word when it is one of these.
-KNOWN_FIELDS: Final = (
-    "name",
-    "payload",
-    "priority",
-    "scheduled_at",
-    "queue",
-    "max_attempts",
-    "concurrency",
-    "paused",
-    "status",
-    "cursor",
-    "limit",
-)
-_TASK_STATE = re.compile(
-    r"^task (?P<id>[0-9a-fA-F-]{36}) (?:is (?P<status>[A-Z]+)\b|does not exist)"
-)
+# The SQL's parameter (the error's COLUMN) where the API calls it by another name.
+_API_NAME_OF_FIELD: Final = {"page_size": "limit"}
 _NAMED_FIELD = re.compile(r"field `([^`]+)`")
 _SOURCES: Final[dict[str, ParamSource]] = {
     "body": "body",
@@ -67,8 +61,6 @@ _NUL_HINT: Final = "PostgreSQL text and jsonb cannot hold the NUL character (U+0
 _FIELD_OF_SQLSTATE: Final = {"22P05": "payload"}  # untranslatable_character: only jsonb payloads
 _HINT_OF_SQLSTATE: Final = {"22P05": _NUL_HINT}
 _STATUSES: Final[dict[str, Status]] = {status: status for status in STATUSES}
-# SQLSTATE classes that mean the database is there but the taskq schema is not (yet) deployed.
-_SCHEMA_MISSING: Final = ("3F000", "42P01", "42883", "42704")
 
 
 def problem_response(
@@ -100,17 +92,6 @@ def problem_response(
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _task_facts(message: str) -> tuple[UUID | None, Status | None]:
-    match = _TASK_STATE.match(message)
-    if match is None:
-        return None, None
-    return UUID(match.group("id")), _STATUSES.get(match.group("status") or "")
-
-
-def _field_of(message: str) -> str | None:
-    return next((f for f in KNOWN_FIELDS if re.match(rf"{f}\b", message)), None)
-
-
 def _nul_hint(cause: BaseException | None) -> str | None:
     if isinstance(cause, psycopg.DataError) and "NUL" in str(cause):
         return _NUL_HINT
@@ -126,9 +107,10 @@ def _source_of(request: Request[Any, Any, Any], name: str) -> ParamSource:
 
 
 def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> Response[Problem]:
-    """NotFound 404, Conflict 409, InvalidArgument 400, Unavailable 503, by SQLSTATE."""
+    """NotFound 404, Conflict 409, InvalidArgument 400, Unavailable and SchemaMissing 503."""
     message = error.message
-    task_id, task_status = _task_facts(message)
+    task_id = error.task_id
+    task_status = _STATUSES.get(error.task_status or "")
     if isinstance(error, NotFound):
         return problem_response(404, message, kind="not-found", task_id=task_id, hint=error.hint)
     if isinstance(error, Conflict):
@@ -146,7 +128,8 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
         # Refused by psycopg before it reached the server, e.g. a NUL character in a text.
         isinstance(cause, psycopg.DataError) and error.sqlstate is None
     ):
-        field = _field_of(message) or _FIELD_OF_SQLSTATE.get(error.sqlstate or "")
+        field = error.field or _FIELD_OF_SQLSTATE.get(error.sqlstate or "")
+        field = _API_NAME_OF_FIELD.get(field or "", field)
         params = None
         if field is not None:
             params = [InvalidParam(name=field, reason=message, source=_source_of(request, field))]
@@ -160,7 +143,7 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
         )
     if isinstance(error, Unavailable) or isinstance(cause, psycopg.InterfaceError):
         return unavailable(f"the database cannot be reached: {message}")
-    if error.sqlstate in _SCHEMA_MISSING:
+    if isinstance(error, SchemaMissing):
         return unavailable(f"the taskq schema is not deployed in this database: {message}")
     log.error("unexpected database error %s: %s", error.sqlstate, message, exc_info=error)
     return problem_response(
@@ -184,7 +167,7 @@ def database_error_handler(
     """Errors that left psycopg outside the client: the pool could not give a connection."""
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return unavailable(f"the database cannot be reached: {error}")
-    return taskq_error_handler(request, TaskqError(str(error), error.sqlstate))
+    return taskq_error_handler(request, translate(error))
 
 
 def invalid(name: str, reason: str, source: ParamSource = "body") -> ValidationException:

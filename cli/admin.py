@@ -1,7 +1,7 @@
 """Admin subcommands of the ``taskq`` CLI: each is one call of the SQL API.
 
 Output is a readable table (or ``key: value`` lines) for people, and JSON with ``--json``.
-Errors are one line on stderr and exit status 1.
+Errors are one line on stderr and an exit status by the error's class (:func:`exit_status`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,35 @@ from psycopg.conninfo import conninfo_to_dict
 
 from cli.options import add_database_option, database_url
 from taskq import client, decoding
-from taskq.errors import InvalidArgument, TaskqError, Unavailable
+from taskq.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    SchemaMissing,
+    TaskqError,
+    Unavailable,
+)
 from taskq.pool import connect
 from taskq.rules import PAGE_MAX, PRIORITIES, STATUSES
 from taskq.settings import connection_problem
 
 T = TypeVar("T")
+
+# The exit status of a command that failed, by the class of its error, so that a script tells
+# them apart without reading the message: 2 a bad argument (as argparse's usage errors), 3 no
+# such task or queue, 4 the task's status does not allow it, 5 the taskq schema is not deployed;
+# 1 any other error (the database cannot be reached, nothing is running here, ...).
+EXIT_STATUSES: tuple[tuple[type[TaskqError], int], ...] = (
+    (InvalidArgument, 2),
+    (NotFound, 3),
+    (Conflict, 4),
+    (SchemaMissing, 5),
+)
+
+
+def exit_status(error: BaseException) -> int:
+    return next((status for kind, status in EXIT_STATUSES if isinstance(error, kind)), 1)
+
 
 TASK_COLUMNS = ("id", "name", "queue", "priority", "status", "scheduled_at", "attempts")
 QUEUE_COLUMNS = (
@@ -66,12 +89,11 @@ async def _with_connection(url: str, call: Callable[[client.Connection], Awaitab
         decoding.configure(conn)
         try:
             return await call(conn)
-        except TaskqError as error:
-            if error.sqlstate in ("42883", "3F000", "42P01"):
-                raise TaskqError(
-                    "the taskq schema is not deployed in this database: run `taskq migrate`"
-                ) from error
-            raise
+        except SchemaMissing as error:
+            raise SchemaMissing(
+                "the taskq schema is not deployed in this database: run `taskq migrate`",
+                error.sqlstate,
+            ) from error
 
 
 def run_call(args: argparse.Namespace, call: Callable[[client.Connection], Awaitable[T]]) -> T:
@@ -308,7 +330,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
         )
     stats = run_call(args, call)
     if not stats:
-        raise TaskqError(f"queue {args.queue!r} does not exist")
+        raise NotFound(f"queue {args.queue!r} does not exist")
     emit(args, stats[0], table(stats, QUEUE_COLUMNS))
     return 0
 

@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as error:
         message = str(error).strip()
         print(f"taskq: {message}", file=sys.stderr)
-        return 1
+        return admin.exit_status(error)
     except KeyboardInterrupt:
         return 130
 

@@ -1,39 +1,94 @@
-"""The one seam that turns database errors into taskq errors, by SQLSTATE.
+"""The one seam that turns database errors into taskq errors, by SQLSTATE and the error's fields.
 
-The SQL functions raise standard SQLSTATEs with a message a person understands:
-P0002 no such task or worker, 55000 a transition the status does not allow, 22xxx a bad
-argument. Callers (the API, the CLI, the worker) catch these classes, never psycopg's.
+The SQL functions raise standard SQLSTATEs with a message a person understands, and put what a
+program needs in the error's fields, never only in the message (which may be reworded):
+
+- class 22, a bad argument: ``COLUMN`` names the parameter (``max_attempts``), or the key of an
+  element of a JSON array parameter as ``tasks[2].name`` (counted from 0) -> ``.field``;
+- P0002 no such task, 55000 a transition the task's status does not allow: ``TABLE`` is
+  ``tasks`` and ``DETAIL`` the JSON object ``{"task_id": ..., "status": ...}`` (status only for
+  55000) -> ``.task_id``, ``.task_status``; P0002 no such worker: ``TABLE`` is ``workers``,
+  ``DETAIL`` ``{"worker_id": ...}`` -> ``.worker_id``.
+
+Callers (the API, the CLI, the worker) catch these classes, never psycopg's.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Final
+from uuid import UUID
+
 import psycopg
+
+# The database is there but the taskq schema is not (yet) deployed: no schema taskq (3F000), no
+# such table or view (42P01), function (42883) or type (42704).
+SCHEMA_MISSING_SQLSTATES: Final = frozenset({"3F000", "42P01", "42883", "42704"})
 
 
 class TaskqError(Exception):
-    """An error the queue raised on purpose, with its SQLSTATE and message."""
+    """An error the queue raised on purpose, with its SQLSTATE, message and fields."""
 
-    def __init__(self, message: str, sqlstate: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        sqlstate: str | None = None,
+        hint: str | None = None,
+        *,
+        field: str | None = None,
+        task_id: UUID | None = None,
+        task_status: str | None = None,
+        worker_id: UUID | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.sqlstate = sqlstate
         self.hint = hint
+        self.field = field
+        self.task_id = task_id
+        self.task_status = task_status
+        self.worker_id = worker_id
 
 
 class NotFound(TaskqError):
-    """P0002: no such task (or worker)."""
+    """P0002: no such task (``task_id``) or worker (``worker_id``)."""
 
 
 class Conflict(TaskqError):
-    """55000: the task's status does not allow this transition."""
+    """55000: the task's status (``task_status``) does not allow this transition."""
 
 
 class InvalidArgument(TaskqError):
-    """Class 22: a bad argument (empty name, max_attempts < 1, unknown priority, ...)."""
+    """Class 22: a bad argument; ``field`` names it when the SQL did (COLUMN)."""
 
 
 class Unavailable(TaskqError):
     """The database cannot be reached."""
+
+
+class SchemaMissing(TaskqError):
+    """The database answers, but the taskq schema is not deployed in it."""
+
+
+def _facts(detail: str | None) -> dict[str, object]:
+    """The JSON object in a DETAIL (the SQL's fixed form); empty for any other text."""
+    if not detail or not detail.startswith("{"):
+        return {}
+    try:
+        facts = json.loads(detail)
+    except ValueError:
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def _uuid(value: object) -> UUID | None:
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+_KIND_OF_SQLSTATE: Final[dict[str, type[TaskqError]]] = {"P0002": NotFound, "55000": Conflict}
 
 
 def translate(error: psycopg.Error) -> TaskqError:
@@ -42,15 +97,27 @@ def translate(error: psycopg.Error) -> TaskqError:
     diag = error.diag
     message = diag.message_primary or str(error).strip()
     hint = diag.message_hint
-    if sqlstate == "P0002":
-        return NotFound(message, sqlstate, hint)
-    if sqlstate == "55000":
-        return Conflict(message, sqlstate, hint)
-    if sqlstate is not None and sqlstate.startswith("22"):
-        return InvalidArgument(message, sqlstate, hint)
+    kind = _KIND_OF_SQLSTATE.get(sqlstate or "")
+    if kind is None and (sqlstate or "").startswith("22"):
+        kind = InvalidArgument
+    if kind is not None:
+        table = diag.table_name
+        facts = _facts(diag.message_detail) if table in ("tasks", "workers") else {}
+        status = facts.get("status")
+        return kind(
+            message,
+            sqlstate,
+            hint,
+            field=diag.column_name,
+            task_id=_uuid(facts.get("task_id")) if table == "tasks" else None,
+            task_status=status if isinstance(status, str) else None,
+            worker_id=_uuid(facts.get("worker_id")) if table == "workers" else None,
+        )
     if sqlstate is None and isinstance(error, psycopg.DataError):
         # refused by the driver before it reached the server, e.g. a NUL character in a text
         return InvalidArgument(message, "22000", hint)
+    if sqlstate in SCHEMA_MISSING_SQLSTATES:
+        return SchemaMissing(message, sqlstate, hint)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or (
         sqlstate or ""
     ).startswith(("08", "57P")):

@@ -99,16 +99,18 @@ DECLARE
 BEGIN
     IF claim_next.batch_size IS NULL OR claim_next.batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', coalesce(claim_next.batch_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'batch_size';
     END IF;
     IF claim_next.lease IS NULL OR claim_next.lease <= interval '0' THEN
         RAISE EXCEPTION 'lease must be a positive interval, not %', coalesce(claim_next.lease::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'lease';
     END IF;
-    PERFORM taskq._check_until(clock_timestamp(), claim_next.lease, 'lease');
+    PERFORM taskq._check_until(clock_timestamp(), claim_next.lease, 'lease', 'lease');
     IF NOT EXISTS (SELECT 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id) THEN
         RAISE EXCEPTION 'worker % is not registered', claim_next.worker_id
-            USING ERRCODE = 'no_data_found', HINT = 'register it with taskq.register_worker() first';
+            USING ERRCODE = 'no_data_found', TABLE = 'workers',
+                  DETAIL = jsonb_build_object('worker_id', claim_next.worker_id)::text,
+                  HINT = 'register it with taskq.register_worker() first';
     END IF;
 
     -- Recovery never depends on a particular worker being alive: every claim rescues first.

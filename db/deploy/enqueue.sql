@@ -2,14 +2,19 @@
 -- requires: enqueue@v0.1.0, queues, uuid_v7
 --
 -- What enqueue and enqueue_many accept, so that whatever they accept a worker can decode:
---   taskq._check_depth(value, what, context) returns true when no value inside the JSON value
+--   taskq._check_depth(value, what, field, context) returns true when no value inside the JSON value
 --       lies deeper than 64 levels (an object or array of objects or arrays, 64 times over: a
 --       key or index path of at most 64 steps); else raises 22023. Python's JSON decoders fail
 --       near 1,000 levels; 64 leaves room for any real payload and costs one jsonpath search.
+--       COLUMN = field (payload, result, tasks[i].payload, ...).
 --       complete and complete_many apply it to a result too.
---   taskq._check_task(name, payload, max_attempts, context): the name rule of _check_name (task
---       and queue names alike), a payload that is a JSON object nested at most 64 levels, and
---       max_attempts >= 1; 22004 / 22023.
+--   taskq._check_task(name, payload, max_attempts, context, field_prefix): the name rule of
+--       _check_name (task and queue names alike), a payload that is a JSON object nested at most
+--       64 levels, and max_attempts >= 1; 22004 / 22023 with COLUMN = field_prefix || the
+--       parameter ('' for enqueue, 'tasks[i].' for element i of enqueue_many, i from 0).
+--   Every 22xxx raised here carries COLUMN: the parameter (name, payload, scheduled_at, queue,
+--   max_attempts, tasks), or tasks[i] / tasks[i].<key> for element i (counted from 0, as jsonb's
+--   -> counts; the message's #n counts from 1).
 --   taskq.enqueue(...) also refuses a scheduled_at outside years 1..9999 UTC (22008).
 --   taskq.enqueue_many(tasks) also refuses a value of the wrong JSON type (22023): name,
 --       priority, scheduled_at and queue are JSON strings, max_attempts a JSON number (each may be
@@ -17,24 +22,24 @@
 --       outside years 1..9999 UTC (22008).
 BEGIN;
 
-CREATE FUNCTION taskq._depth_problem(value jsonb, what text, context text)
+CREATE FUNCTION taskq._depth_problem(value jsonb, what text, field text, context text)
 RETURNS boolean
 LANGUAGE plpgsql
 IMMUTABLE
 AS $$
 BEGIN
     RAISE EXCEPTION '% is nested deeper than 64 levels', _depth_problem.context || _depth_problem.what
-        USING ERRCODE = 'invalid_parameter_value',
+        USING ERRCODE = 'invalid_parameter_value', COLUMN = _depth_problem.field,
               HINT = 'taskq accepts JSON values nested at most 64 levels, so that every worker can decode them';
 END;
 $$;
 
-COMMENT ON FUNCTION taskq._depth_problem(jsonb, text, text) IS
+COMMENT ON FUNCTION taskq._depth_problem(jsonb, text, text, text) IS
     'Internal: raises 22023 for a JSON value nested deeper than 64 levels; _check_depth calls it only for such a value.';
 
 -- One SQL expression, so that the planner inlines it into enqueue_many's insert. The value goes
 -- to _depth_problem too: with constant arguments only, the planner would call it while planning.
-CREATE FUNCTION taskq._check_depth(value jsonb, what text, context text DEFAULT '')
+CREATE FUNCTION taskq._check_depth(value jsonb, what text, field text, context text DEFAULT '')
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE
@@ -42,50 +47,57 @@ AS $$
     -- strict $.**{65}: the values 65 levels below the top, of objects and arrays alike
     SELECT CASE WHEN _check_depth.value IS NULL OR NOT jsonb_path_exists(_check_depth.value, 'strict $.**{65}')
                 THEN true
-                ELSE taskq._depth_problem(_check_depth.value, _check_depth.what, _check_depth.context) END
+                ELSE taskq._depth_problem(_check_depth.value, _check_depth.what, _check_depth.field,
+                                          _check_depth.context) END
 $$;
 
-COMMENT ON FUNCTION taskq._check_depth(jsonb, text, text) IS
-    'Internal: true when the JSON value is nested at most 64 levels (or NULL); else raises 22023 naming what.';
+COMMENT ON FUNCTION taskq._check_depth(jsonb, text, text, text) IS
+    'Internal: true when the JSON value is nested at most 64 levels (or NULL); else raises 22023 naming what, COLUMN = field.';
 
-CREATE OR REPLACE FUNCTION taskq._task_problem(name text, payload jsonb, max_attempts integer, context text)
+-- v0.1.0's _task_problem and _check_task took no field_prefix
+DROP FUNCTION taskq._check_task(text, jsonb, integer, text);
+DROP FUNCTION taskq._task_problem(text, jsonb, integer, text);
+
+CREATE FUNCTION taskq._task_problem(name text, payload jsonb, max_attempts integer, context text, field_prefix text)
 RETURNS boolean
 LANGUAGE plpgsql
 IMMUTABLE
 AS $$
 BEGIN
-    PERFORM taskq._check_name(_task_problem.name, 'name', _task_problem.context);
+    PERFORM taskq._check_name(_task_problem.name, 'name', _task_problem.field_prefix || 'name', _task_problem.context);
     IF jsonb_typeof(_task_problem.payload) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION '%payload must be a JSON object, not %', _task_problem.context, jsonb_typeof(_task_problem.payload)
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _task_problem.field_prefix || 'payload';
     ELSIF _task_problem.max_attempts < 1 THEN
         RAISE EXCEPTION '%max_attempts must be at least 1, not %', _task_problem.context, _task_problem.max_attempts
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _task_problem.field_prefix || 'max_attempts';
     END IF;
-    RETURN taskq._check_depth(_task_problem.payload, 'payload', _task_problem.context);
+    RETURN taskq._check_depth(_task_problem.payload, 'payload', _task_problem.field_prefix || 'payload',
+                              _task_problem.context);
 END;
 $$;
 
-COMMENT ON FUNCTION taskq._task_problem(text, jsonb, integer, text) IS
+COMMENT ON FUNCTION taskq._task_problem(text, jsonb, integer, text, text) IS
     'Internal: raises 22004 / 22023 naming what is wrong with a task''s arguments; _check_task calls it only for a bad task.';
 
 -- One SQL expression, so that the planner inlines it into enqueue_many's insert: a good task
 -- costs a few comparisons and one jsonpath search, and only a bad one reaches the PL/pgSQL
 -- functions with the messages.
-CREATE OR REPLACE FUNCTION taskq._check_task(name text, payload jsonb, max_attempts integer, context text DEFAULT '')
+CREATE FUNCTION taskq._check_task(name text, payload jsonb, max_attempts integer, context text DEFAULT '',
+                                  field_prefix text DEFAULT '')
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE
 AS $$
-    SELECT taskq._check_name(_check_task.name, 'name', _check_task.context)
+    SELECT taskq._check_name(_check_task.name, 'name', _check_task.field_prefix || 'name', _check_task.context)
            AND CASE WHEN jsonb_typeof(_check_task.payload) = 'object' AND _check_task.max_attempts >= 1
                          AND NOT jsonb_path_exists(_check_task.payload, 'strict $.**{65}')
                     THEN true
                     ELSE taskq._task_problem(_check_task.name, _check_task.payload, _check_task.max_attempts,
-                                             _check_task.context) END
+                                             _check_task.context, _check_task.field_prefix) END
 $$;
 
-COMMENT ON FUNCTION taskq._check_task(text, jsonb, integer, text) IS
+COMMENT ON FUNCTION taskq._check_task(text, jsonb, integer, text, text) IS
     'Internal: the argument checks enqueue and enqueue_many share (the name rule of _check_name, a JSON object nested at most 64 levels, max_attempts >= 1); true, or raises 22004 / 22023.';
 
 CREATE OR REPLACE FUNCTION taskq.enqueue(
@@ -107,7 +119,7 @@ DECLARE
     target_queue text := coalesce(enqueue.queue, 'default');
 BEGIN
     PERFORM taskq._check_task(enqueue.name, coalesce(enqueue.payload, '{}'), coalesce(enqueue.max_attempts, 3));
-    PERFORM taskq._check_time(enqueue.scheduled_at, 'scheduled_at');
+    PERFORM taskq._check_time(enqueue.scheduled_at, 'scheduled_at', 'scheduled_at');
     PERFORM taskq._ensure_queue(target_queue);
     INSERT INTO taskq.tasks AS t (queue, name, payload, priority, scheduled_at, max_attempts)
     VALUES (target_queue, enqueue.name, coalesce(enqueue.payload, '{}'), coalesce(enqueue.priority, 'MEDIUM'),
@@ -137,7 +149,7 @@ BEGIN
     IF jsonb_typeof(enqueue_many.tasks) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'enqueue_many takes a JSON array of task objects, not %',
                 coalesce(jsonb_typeof(enqueue_many.tasks), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'tasks';
     END IF;
     -- One cheap pass over the array; the slower query below finds the first bad element.
     -- A value of the wrong JSON type (a name of 5) is refused, never turned into text.
@@ -170,19 +182,24 @@ BEGIN
         LIMIT 1;
         IF problem.kind IS DISTINCT FROM 'object' AND problem.ordinal IS NOT NULL THEN
             RAISE EXCEPTION 'task #% must be a JSON object, not %', problem.ordinal, problem.kind
-                USING ERRCODE = 'invalid_parameter_value';
+                USING ERRCODE = 'invalid_parameter_value', COLUMN = format('tasks[%s]', problem.ordinal - 1);
         ELSIF problem.key IS NOT NULL THEN
             RAISE EXCEPTION 'task #% has an unknown key "%"', problem.ordinal, problem.key
-                USING ERRCODE = 'invalid_parameter_value',
+                USING ERRCODE = 'invalid_parameter_value', COLUMN = format('tasks[%s].%s', problem.ordinal - 1, problem.key),
                       HINT = 'the keys are name, payload, priority, scheduled_at, queue and max_attempts';
         ELSIF problem.typed_key IS NOT NULL THEN
             RAISE EXCEPTION 'task #%: % must be a JSON %, not %', problem.ordinal, problem.typed_key, problem.want,
                     problem.got
-                USING ERRCODE = 'invalid_parameter_value';
+                USING ERRCODE = 'invalid_parameter_value',
+                      COLUMN = format('tasks[%s].%s', problem.ordinal - 1, problem.typed_key);
         END IF;
         -- else only a name is missing or null: the checks of the insert below say so
     END IF;
 
+    -- each element's queue name first, so that a bad one is named by its position
+    PERFORM taskq._check_name(coalesce(e.task ->> 'queue', 'default'), 'queue name',
+                              format('tasks[%s].queue', e.ordinal - 1), format('task #%s: ', e.ordinal))
+    FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal);
     PERFORM taskq._ensure_queue(q.queue)
     FROM (SELECT DISTINCT coalesce(e.task ->> 'queue', 'default') AS queue
           FROM jsonb_array_elements(enqueue_many.tasks) AS e (task)) q;
@@ -194,7 +211,8 @@ BEGIN
                coalesce(nullif(e.task -> 'payload', 'null'), '{}') AS payload,
                coalesce((e.task ->> 'priority')::taskq.priority, 'MEDIUM') AS priority,
                coalesce(taskq._check_time((e.task ->> 'scheduled_at')::timestamptz,
-                                          format('task #%s: scheduled_at', e.ordinal)), now()) AS scheduled_at,
+                                          format('task #%s: scheduled_at', e.ordinal),
+                                          format('tasks[%s].scheduled_at', e.ordinal - 1)), now()) AS scheduled_at,
                coalesce(e.task ->> 'queue', 'default') AS queue,
                coalesce((e.task ->> 'max_attempts')::integer, 3) AS max_attempts
         FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)
@@ -204,7 +222,8 @@ BEGIN
                i.queue, i.name, i.payload, i.priority, i.scheduled_at, i.max_attempts
         FROM input i
         -- the checks run row by row before the insert; any failure aborts the whole call
-        WHERE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal))
+        WHERE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal),
+                                format('tasks[%s].', i.ordinal - 1))
         RETURNING t.id, t.queue
     ), notified AS (
         SELECT pg_notify('taskq', n.queue) FROM (SELECT DISTINCT ins.queue FROM inserted ins) n

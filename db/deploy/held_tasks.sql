@@ -19,7 +19,9 @@ AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM taskq.workers w WHERE w.id = held_tasks.worker_id) THEN
         RAISE EXCEPTION 'worker % is not registered', held_tasks.worker_id
-            USING ERRCODE = 'no_data_found', HINT = 'register it again with taskq.register_worker()';
+            USING ERRCODE = 'no_data_found', TABLE = 'workers',
+                  DETAIL = jsonb_build_object('worker_id', held_tasks.worker_id)::text,
+                  HINT = 'register it again with taskq.register_worker()';
     END IF;
     -- tasks_running_by_worker: the index heartbeat uses
     RETURN QUERY

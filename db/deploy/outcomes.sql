@@ -21,10 +21,10 @@ IMMUTABLE
 AS $$
 BEGIN
     IF _backoff_problem.attempt IS NULL THEN
-        RAISE EXCEPTION 'backoff: attempt must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'backoff: attempt must not be NULL' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'attempt';
     END IF;
     RAISE EXCEPTION 'backoff: attempt must be at least 1, not %', _backoff_problem.attempt
-        USING ERRCODE = 'invalid_parameter_value', HINT = 'attempts count from 1';
+        USING ERRCODE = 'invalid_parameter_value', COLUMN = 'attempt', HINT = 'attempts count from 1';
 END;
 $$;
 
@@ -56,7 +56,7 @@ AS $$
 DECLARE
     done taskq.tasks;
 BEGIN
-    PERFORM taskq._check_depth(complete.result, 'result');
+    PERFORM taskq._check_depth(complete.result, 'result', 'result');
     UPDATE taskq.tasks t
     SET status = 'COMPLETED',
         finished_at = clock_timestamp(),
@@ -93,9 +93,9 @@ DECLARE
 BEGIN
     IF fail.retry_delay < interval '0' THEN
         RAISE EXCEPTION 'retry_delay must not be negative, not %', fail.retry_delay
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'retry_delay';
     END IF;
-    PERFORM taskq._check_until(moment, fail.retry_delay, 'retry_delay');
+    PERFORM taskq._check_until(moment, fail.retry_delay, 'retry_delay', 'retry_delay');
     UPDATE taskq.tasks t
     SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
         scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'

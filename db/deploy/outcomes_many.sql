@@ -6,7 +6,60 @@
 --       deeper than 64 levels; finished_at is the moment of the call.
 --   taskq.fail_many(failures) refuses (22008, nothing changed) an item whose retry_delay ends
 --       after 9999-12-31 UTC; its times are the moment of the call.
+-- Every 22xxx they raise carries COLUMN: results or failures, or results[i] / failures[i] and
+-- .<key> for item i (counted from 0; the message's #n counts from 1) (taskq._check_outcomes).
 BEGIN;
+
+CREATE OR REPLACE FUNCTION taskq._check_outcomes(items jsonb, call text, required text[], allowed text[])
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+AS $$
+DECLARE
+    problem record;
+    -- the parameter the items came in, for COLUMN: complete_many(results), fail_many(failures)
+    param text := CASE _check_outcomes.call WHEN 'complete_many' THEN 'results' ELSE 'failures' END;
+BEGIN
+    IF jsonb_typeof(_check_outcomes.items) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION '% takes a JSON array of objects, not %', _check_outcomes.call,
+                coalesce(jsonb_typeof(_check_outcomes.items), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = param;
+    END IF;
+    SELECT e.ordinal, jsonb_typeof(e.item) AS kind,
+           (SELECT k.key FROM jsonb_object_keys(CASE WHEN jsonb_typeof(e.item) = 'object' THEN e.item END) AS k (key)
+            WHERE k.key <> ALL (_check_outcomes.allowed) LIMIT 1) AS unknown,
+           (SELECT r.key FROM unnest(_check_outcomes.required) AS r (key)
+            WHERE jsonb_typeof(e.item) = 'object' AND jsonb_typeof(e.item -> r.key) IS DISTINCT FROM 'string'
+            LIMIT 1) AS missing
+    INTO problem
+    FROM jsonb_array_elements(_check_outcomes.items) WITH ORDINALITY AS e (item, ordinal)
+    WHERE jsonb_typeof(e.item) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(e.item) AS k (key) WHERE k.key <> ALL (_check_outcomes.allowed))
+       OR EXISTS (SELECT 1 FROM unnest(_check_outcomes.required) AS r (key)
+                  WHERE jsonb_typeof(e.item -> r.key) IS DISTINCT FROM 'string')
+    ORDER BY e.ordinal
+    LIMIT 1;
+    IF problem.ordinal IS NULL THEN
+        RETURN;
+    ELSIF problem.kind <> 'object' THEN
+        RAISE EXCEPTION '%: item #% must be a JSON object, not %', _check_outcomes.call, problem.ordinal, problem.kind
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = format('%s[%s]', param, problem.ordinal - 1);
+    ELSIF problem.unknown IS NOT NULL THEN
+        RAISE EXCEPTION '%: item #% has an unknown key "%"', _check_outcomes.call, problem.ordinal, problem.unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  COLUMN = format('%s[%s].%s', param, problem.ordinal - 1, problem.unknown),
+                  HINT = format('the keys are %s', array_to_string(_check_outcomes.allowed, ', '));
+    ELSE
+        RAISE EXCEPTION '%: item #% needs "%" as a string', _check_outcomes.call, problem.ordinal, problem.missing
+            USING ERRCODE = 'invalid_parameter_value',
+                  COLUMN = format('%s[%s].%s', param, problem.ordinal - 1, problem.missing);
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._check_outcomes(jsonb, text, text[], text[]) IS
+    'Internal: the argument checks complete_many and fail_many share; raises 22023 naming the first bad item, COLUMN = results[i] / failures[i] (.key).';
+
 
 CREATE OR REPLACE FUNCTION taskq.complete_many(results jsonb)
 RETURNS SETOF taskq.tasks
@@ -26,12 +79,14 @@ BEGIN
     IF jsonb_array_length(complete_many.results) = 0 THEN
         RETURN;
     END IF;
-    PERFORM taskq._check_depth(e.item -> 'result', 'result', format('complete_many: item #%s: ', e.ordinal))
+    PERFORM taskq._check_depth(e.item -> 'result', 'result', format('results[%s].result', e.ordinal - 1),
+                               format('complete_many: item #%s: ', e.ordinal))
     FROM jsonb_array_elements(complete_many.results) WITH ORDINALITY AS e (item, ordinal);
     SELECT array_agg((e.item ->> 'task_id')::uuid ORDER BY e.ordinal) INTO task_ids
     FROM jsonb_array_elements(complete_many.results) WITH ORDINALITY AS e (item, ordinal);
     IF cardinality(task_ids) <> (SELECT count(DISTINCT i) FROM unnest(task_ids) AS i) THEN
-        RAISE EXCEPTION 'complete_many: a task is listed more than once' USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'complete_many: a task is listed more than once'
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'results';
     END IF;
     WITH input AS (
         SELECT (e.item ->> 'task_id')::uuid AS task_id, (e.item ->> 'lease_token')::uuid AS lease_token,
@@ -80,7 +135,8 @@ BEGIN
     SELECT array_agg((e.item ->> 'task_id')::uuid ORDER BY e.ordinal) INTO task_ids
     FROM jsonb_array_elements(fail_many.failures) WITH ORDINALITY AS e (item, ordinal);
     IF cardinality(task_ids) <> (SELECT count(DISTINCT i) FROM unnest(task_ids) AS i) THEN
-        RAISE EXCEPTION 'fail_many: a task is listed more than once' USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'fail_many: a task is listed more than once'
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'failures';
     END IF;
     SELECT e.ordinal, e.item ->> 'retry_delay' AS delay INTO negative
     FROM jsonb_array_elements(fail_many.failures) WITH ORDINALITY AS e (item, ordinal)
@@ -89,10 +145,11 @@ BEGIN
     LIMIT 1;
     IF negative.ordinal IS NOT NULL THEN
         RAISE EXCEPTION 'fail_many: item #%: retry_delay must not be negative, not %', negative.ordinal, negative.delay
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = format('failures[%s].retry_delay', negative.ordinal - 1);
     END IF;
     PERFORM taskq._check_until(moment, (e.item ->> 'retry_delay')::interval,
-                               format('fail_many: item #%s: retry_delay', e.ordinal))
+                               format('fail_many: item #%s: retry_delay', e.ordinal),
+                               format('failures[%s].retry_delay', e.ordinal - 1))
     FROM jsonb_array_elements(fail_many.failures) WITH ORDINALITY AS e (item, ordinal)
     WHERE e.item ? 'retry_delay';
     WITH input AS (

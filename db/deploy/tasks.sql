@@ -1,55 +1,15 @@
--- Deploy taskq:tasks
--- requires: types, uuid_v7
+-- Deploy taskq:tasks to pg (reworked after v0.1.0)
+-- requires: tasks@v0.1.0
 --
--- The table of tasks, its indexes, and the two helpers every transition shares:
---   taskq._refuse(task_id, rule)  raises P0002 when the task does not exist, else 55000 naming
---                                 the task, its status and the rule it broke. Returns nothing.
---   taskq.get_task(task_id)       returns one task; raises P0002 when there is none.
---   taskq._after_attempt(cancel_requested, attempts, max_attempts) returns the status a task
---                                 goes to when an attempt ends without success (fail, an
---                                 expired lease): CANCELLED when asked, QUEUED while attempts
---                                 remain, else FAILED.
+-- The errors about one task say which task in their fields, so that a caller in any language
+-- reads them without parsing the message (which may be reworded):
+--   taskq._refuse(task_id, rule) raises P0002 when the task does not exist, else 55000; both with
+--       TABLE = 'tasks' and DETAIL the jsonb text {"task_id": "<uuid>"}, for 55000
+--       {"status": "<its status>", "task_id": "<uuid>"}.
+--   taskq.get_task(task_id) raises P0002 with the same fields.
 BEGIN;
 
-CREATE TABLE taskq.tasks (
-    id               uuid           PRIMARY KEY DEFAULT taskq.uuid_v7(),
-    queue            text           NOT NULL,
-    name             text           NOT NULL CONSTRAINT tasks_name_not_empty CHECK (name <> ''),
-    payload          jsonb          NOT NULL DEFAULT '{}',
-    priority         taskq.priority NOT NULL DEFAULT 'MEDIUM',
-    status           taskq.status   NOT NULL DEFAULT 'QUEUED',
-    scheduled_at     timestamptz    NOT NULL DEFAULT now(),
-    created_at       timestamptz    NOT NULL DEFAULT now(),
-    started_at       timestamptz,
-    finished_at      timestamptz,
-    attempts         integer        NOT NULL DEFAULT 0,
-    max_attempts     integer        NOT NULL DEFAULT 3 CONSTRAINT tasks_max_attempts_positive CHECK (max_attempts >= 1),
-    last_error       text,
-    -- every failure, oldest first: {"attempt": n, "at": timestamptz, "error": text}
-    errors           jsonb          NOT NULL DEFAULT '[]',
-    result           jsonb,
-    worker_id        uuid,
-    lease_token      uuid,
-    lease_expires_at timestamptz,
-    cancel_requested boolean        NOT NULL DEFAULT false,
-    -- the concurrency slot (taskq.slots.id) the task holds while RUNNING; NULL on unlimited queues
-    slot             bigint
-) WITH (fillfactor = 90);
-
-COMMENT ON TABLE taskq.tasks IS 'Private: use the taskq.* functions and the taskq.task_info view.';
-
--- The claim reads only this partial index: its cost does not grow with the finished tasks kept.
-CREATE INDEX tasks_claimable ON taskq.tasks (queue, priority DESC, scheduled_at, id)
-    WHERE status = 'QUEUED';
--- next_due(): the next scheduled task, read in time order.
-CREATE INDEX tasks_scheduled ON taskq.tasks (scheduled_at) WHERE status = 'QUEUED';
--- rescue_expired() and heartbeat() look only at RUNNING tasks.
-CREATE INDEX tasks_leases ON taskq.tasks (lease_expires_at) WHERE status = 'RUNNING';
-CREATE INDEX tasks_running_by_worker ON taskq.tasks (worker_id) WHERE status = 'RUNNING';
--- Keyset pages of the task list, by status.
-CREATE INDEX tasks_status_id ON taskq.tasks (status, id);
-
-CREATE FUNCTION taskq._refuse(task_id uuid, rule text)
+CREATE OR REPLACE FUNCTION taskq._refuse(task_id uuid, rule text)
 RETURNS void
 LANGUAGE plpgsql
 STABLE
@@ -60,30 +20,19 @@ BEGIN
     SELECT t.status INTO current FROM taskq.tasks t WHERE t.id = _refuse.task_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task % does not exist', _refuse.task_id
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'no_data_found', TABLE = 'tasks',
+                  DETAIL = jsonb_build_object('task_id', _refuse.task_id)::text;
     END IF;
     RAISE EXCEPTION 'task % is %; %', _refuse.task_id, current, _refuse.rule
-        USING ERRCODE = 'object_not_in_prerequisite_state';
+        USING ERRCODE = 'object_not_in_prerequisite_state', TABLE = 'tasks',
+              DETAIL = jsonb_build_object('task_id', _refuse.task_id, 'status', current)::text;
 END;
 $$;
 
 COMMENT ON FUNCTION taskq._refuse(uuid, text) IS
-    'Internal: raises P0002 when the task does not exist, else 55000 with its status and the rule it broke.';
+    'Internal: raises P0002 when the task does not exist, else 55000 with its status and the rule it broke; TABLE = ''tasks'', DETAIL = {"task_id", "status"} as jsonb text.';
 
-CREATE FUNCTION taskq._after_attempt(cancel_requested boolean, attempts integer, max_attempts integer)
-RETURNS taskq.status
-LANGUAGE sql
-IMMUTABLE
-AS $$
-    SELECT CASE WHEN _after_attempt.cancel_requested THEN 'CANCELLED'::taskq.status
-                WHEN _after_attempt.attempts < _after_attempt.max_attempts THEN 'QUEUED'
-                ELSE 'FAILED' END
-$$;
-
-COMMENT ON FUNCTION taskq._after_attempt(boolean, integer, integer) IS
-    'Internal: where a task goes when an attempt ends without success: CANCELLED when asked, QUEUED while attempts remain, else FAILED.';
-
-CREATE FUNCTION taskq.get_task(task_id uuid)
+CREATE OR REPLACE FUNCTION taskq.get_task(task_id uuid)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 STABLE
@@ -95,12 +44,15 @@ DECLARE
 BEGIN
     SELECT t.* INTO found_task FROM taskq.tasks t WHERE t.id = get_task.task_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'task % does not exist', get_task.task_id USING ERRCODE = 'no_data_found';
+        RAISE EXCEPTION 'task % does not exist', get_task.task_id
+            USING ERRCODE = 'no_data_found', TABLE = 'tasks',
+                  DETAIL = jsonb_build_object('task_id', get_task.task_id)::text;
     END IF;
     RETURN found_task;
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.get_task(uuid) IS 'One task by id. Raises P0002 when there is none.';
+COMMENT ON FUNCTION taskq.get_task(uuid) IS
+    'One task by id. Raises P0002 when there is none (TABLE = ''tasks'', DETAIL = {"task_id"}).';
 
 COMMIT;

@@ -17,8 +17,8 @@
 --   taskq.list_tasks_page(status, queue, name, after, page_size) returns the page list_tasks
 --       returns, one row (task, next_cursor) per task: next_cursor is the id to pass as after
 --       for the next page, the same on every row, NULL when no task follows the page.
---   taskq.get_queue_stats(queue) returns the queue's row of queue_stats; raises P0002 when the
---       queue does not exist.
+--   taskq.get_queue_stats(queue) returns the queue's row of queue_stats; raises P0002 (TABLE
+--       queues, DETAIL {"queue"}) when the queue does not exist.
 -- A wait or a duration counted from a time outside years 1..9999 UTC (infinity, -infinity, a BC
 -- date: taskq refuses them now, but a row stored before may hold one) is NULL, never an error:
 --   taskq._elapsed(since, until) returns until - since, or NULL when either lies outside that
@@ -119,7 +119,7 @@ AS $$
 BEGIN
     IF list_tasks.page_size IS NULL OR list_tasks.page_size < 1 OR list_tasks.page_size > 1000 THEN
         RAISE EXCEPTION 'page_size must be between 1 and 1000, not %', coalesce(list_tasks.page_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'page_size';
     END IF;
     RETURN QUERY
     SELECT t.* FROM taskq.tasks t
@@ -179,7 +179,9 @@ DECLARE
 BEGIN
     SELECT s.* INTO found_stats FROM taskq.queue_stats s WHERE s.queue = get_queue_stats.queue;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'queue % does not exist', get_queue_stats.queue USING ERRCODE = 'no_data_found';
+        RAISE EXCEPTION 'queue % does not exist', get_queue_stats.queue
+            USING ERRCODE = 'no_data_found', TABLE = 'queues',
+                  DETAIL = jsonb_build_object('queue', get_queue_stats.queue)::text;
     END IF;
     RETURN found_stats;
 END;

@@ -40,12 +40,13 @@ DECLARE
     new_id uuid;
 BEGIN
     IF register_worker.name IS NULL OR btrim(register_worker.name) = '' THEN
-        RAISE EXCEPTION 'a worker needs a non-empty name' USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'a worker needs a non-empty name' USING ERRCODE = 'invalid_parameter_value', COLUMN = 'name';
     END IF;
     IF EXISTS (SELECT 1 FROM unnest(register_worker.task_names) AS n (name)
                WHERE n.name IS NULL OR btrim(n.name) = '') THEN
         RAISE EXCEPTION 'task_names must not contain NULL or empty names'
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL instead of an array means any name';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'task_names',
+                  HINT = 'NULL instead of an array means any name';
     END IF;
     INSERT INTO taskq.workers AS w (name, queues, host, pid, task_names)
     VALUES (register_worker.name, register_worker.queues, register_worker.host, register_worker.pid,
@@ -72,7 +73,9 @@ DECLARE
 BEGIN
     DELETE FROM taskq.workers w WHERE w.id = unregister_worker.worker_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'worker % is not registered', unregister_worker.worker_id USING ERRCODE = 'no_data_found';
+        RAISE EXCEPTION 'worker % is not registered', unregister_worker.worker_id
+            USING ERRCODE = 'no_data_found', TABLE = 'workers',
+                  DETAIL = jsonb_build_object('worker_id', unregister_worker.worker_id)::text;
     END IF;
     FOR task IN
         WITH held AS (
@@ -120,13 +123,15 @@ DECLARE
 BEGIN
     IF heartbeat.lease IS NULL OR heartbeat.lease <= interval '0' THEN
         RAISE EXCEPTION 'lease must be a positive interval, not %', coalesce(heartbeat.lease::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'lease';
     END IF;
-    PERFORM taskq._check_until(moment, heartbeat.lease, 'lease');
+    PERFORM taskq._check_until(moment, heartbeat.lease, 'lease', 'lease');
     UPDATE taskq.workers w SET heartbeat_at = moment WHERE w.id = heartbeat.worker_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id
-            USING ERRCODE = 'no_data_found', HINT = 'register it again with taskq.register_worker()';
+            USING ERRCODE = 'no_data_found', TABLE = 'workers',
+                  DETAIL = jsonb_build_object('worker_id', heartbeat.worker_id)::text,
+                  HINT = 'register it again with taskq.register_worker()';
     END IF;
     -- Expired leases not yet rescued are extended too: the worker is evidently alive. Only the
     -- tasks it names, when it names them: a task it dropped must not stay leased for ever.

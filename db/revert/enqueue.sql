@@ -1,7 +1,10 @@
 -- Revert taskq:enqueue from pg: back to v0.1.0's checks, without the nesting limit.
 BEGIN;
 
-CREATE OR REPLACE FUNCTION taskq._task_problem(name text, payload jsonb, max_attempts integer, context text)
+DROP FUNCTION taskq._check_task(text, jsonb, integer, text, text);
+DROP FUNCTION taskq._task_problem(text, jsonb, integer, text, text);
+
+CREATE FUNCTION taskq._task_problem(name text, payload jsonb, max_attempts integer, context text)
 RETURNS boolean
 LANGUAGE plpgsql
 IMMUTABLE
@@ -27,7 +30,7 @@ COMMENT ON FUNCTION taskq._task_problem(text, jsonb, integer, text) IS
 
 -- One SQL expression, so that the planner inlines it into enqueue_many's insert: a good task
 -- costs a few comparisons, and only a bad one reaches the PL/pgSQL function with the messages.
-CREATE OR REPLACE FUNCTION taskq._check_task(name text, payload jsonb, max_attempts integer, context text DEFAULT '')
+CREATE FUNCTION taskq._check_task(name text, payload jsonb, max_attempts integer, context text DEFAULT '')
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE
@@ -146,7 +149,7 @@ $$;
 COMMENT ON FUNCTION taskq.enqueue_many(jsonb) IS
     'Adds many tasks in one call from a JSON array of objects keyed by enqueue''s parameter names; returns their ids in input order. All or nothing. 22023 for an unknown key or a bad element.';
 
-DROP FUNCTION taskq._check_depth(jsonb, text, text);
-DROP FUNCTION taskq._depth_problem(jsonb, text, text);
+DROP FUNCTION taskq._check_depth(jsonb, text, text, text);
+DROP FUNCTION taskq._depth_problem(jsonb, text, text, text);
 
 COMMIT;

@@ -1,5 +1,52 @@
--- Revert taskq:outcomes_many from pg: back to v0.1.0's complete_many and fail_many.
+-- Revert taskq:outcomes_many from pg: back to v0.1.0's _check_outcomes, complete_many and fail_many.
 BEGIN;
+
+CREATE OR REPLACE FUNCTION taskq._check_outcomes(items jsonb, call text, required text[], allowed text[])
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+AS $$
+DECLARE
+    problem record;
+BEGIN
+    IF jsonb_typeof(_check_outcomes.items) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION '% takes a JSON array of objects, not %', _check_outcomes.call,
+                coalesce(jsonb_typeof(_check_outcomes.items), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.ordinal, jsonb_typeof(e.item) AS kind,
+           (SELECT k.key FROM jsonb_object_keys(CASE WHEN jsonb_typeof(e.item) = 'object' THEN e.item END) AS k (key)
+            WHERE k.key <> ALL (_check_outcomes.allowed) LIMIT 1) AS unknown,
+           (SELECT r.key FROM unnest(_check_outcomes.required) AS r (key)
+            WHERE jsonb_typeof(e.item) = 'object' AND jsonb_typeof(e.item -> r.key) IS DISTINCT FROM 'string'
+            LIMIT 1) AS missing
+    INTO problem
+    FROM jsonb_array_elements(_check_outcomes.items) WITH ORDINALITY AS e (item, ordinal)
+    WHERE jsonb_typeof(e.item) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(e.item) AS k (key) WHERE k.key <> ALL (_check_outcomes.allowed))
+       OR EXISTS (SELECT 1 FROM unnest(_check_outcomes.required) AS r (key)
+                  WHERE jsonb_typeof(e.item -> r.key) IS DISTINCT FROM 'string')
+    ORDER BY e.ordinal
+    LIMIT 1;
+    IF problem.ordinal IS NULL THEN
+        RETURN;
+    ELSIF problem.kind <> 'object' THEN
+        RAISE EXCEPTION '%: item #% must be a JSON object, not %', _check_outcomes.call, problem.ordinal, problem.kind
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF problem.unknown IS NOT NULL THEN
+        RAISE EXCEPTION '%: item #% has an unknown key "%"', _check_outcomes.call, problem.ordinal, problem.unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('the keys are %s', array_to_string(_check_outcomes.allowed, ', '));
+    ELSE
+        RAISE EXCEPTION '%: item #% needs "%" as a string', _check_outcomes.call, problem.ordinal, problem.missing
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._check_outcomes(jsonb, text, text[], text[]) IS
+    'Internal: the argument checks complete_many and fail_many share; raises 22023 naming the first bad item.';
+
 
 CREATE OR REPLACE FUNCTION taskq.complete_many(results jsonb)
 RETURNS SETOF taskq.tasks

@@ -19,9 +19,9 @@ $$;
 COMMENT ON FUNCTION taskq.uuid_v7(timestamptz) IS
     'A UUIDv7 (RFC 9562) for the given instant, with 12 bits of sub-millisecond precision so that ids made one after another sort in creation order.';
 
-DROP FUNCTION taskq._check_until(timestamptz, interval, text);
-DROP FUNCTION taskq._until_problem(interval, text);
-DROP FUNCTION taskq._check_time(timestamptz, text, timestamptz);
-DROP FUNCTION taskq._time_problem(timestamptz, text, timestamptz);
+DROP FUNCTION taskq._check_until(timestamptz, interval, text, text);
+DROP FUNCTION taskq._until_problem(interval, text, text);
+DROP FUNCTION taskq._check_time(timestamptz, text, text, timestamptz);
+DROP FUNCTION taskq._time_problem(timestamptz, text, text, timestamptz);
 
 COMMIT;

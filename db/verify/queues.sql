@@ -6,4 +6,4 @@ SELECT pg_catalog.has_function_privilege('taskq.pause_queue(text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.resume_queue(text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._ensure_queue(text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._release_slot(text, bigint)', 'execute');
-SELECT pg_catalog.has_function_privilege('taskq._check_name(text, text, text)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq._check_name(text, text, text, text)', 'execute');

@@ -1,5 +1,7 @@
 """The taskq CLI: each subcommand against a real database, tables for people, JSON for
-scripts, and one clear line (exit 1) for every error a person can cause."""
+scripts, and one clear line for every error a person can cause, with an exit status by its
+class: 2 a bad argument, 3 no such task or queue, 4 a status that does not allow it, 5 no schema,
+1 anything else."""
 
 from __future__ import annotations
 
@@ -106,7 +108,7 @@ def test_ls_leaves_payload_and_result_out_unless_included(cli: Any) -> None:
     assert header.split()[-1] == "PAYLOAD"
     assert row.endswith('{"blob": "' + "z" * 500 + '"}')
     code, _, err = cli("ls", "--include", "errors")
-    assert code == 1
+    assert code == 2
     assert "--include takes payload, result or payload,result, not 'errors'" in err
 
 
@@ -118,7 +120,7 @@ def test_transitions(cli: Any) -> None:
     assert cli("cancel", task_id)[1].strip() == f"task {task_id} is CANCELLED"
     assert cli("retry", task_id)[1].strip() == f"task {task_id} is QUEUED"
     code, out, err = cli("retry", task_id)
-    assert code == 1
+    assert code == 4
     assert out == ""
     assert (
         err.strip()
@@ -140,23 +142,23 @@ def test_queues(cli: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "status", "message"),
     [
-        (["status", "not-a-uuid"], "'not-a-uuid' is not a task id"),
-        (["status", "00000000-0000-7000-8000-000000000000"], "does not exist"),
-        (["enqueue", "x", "--payload", "{oops"], "--payload is not JSON"),
-        (["enqueue", "x", "--payload", "[1]"], "--payload must be a JSON object"),
-        (["enqueue", "x", "--at", "someday"], "--at 'someday' is not a time"),
-        (["enqueue", "x", "--max-attempts", "0"], "max_attempts must be at least 1"),
-        (["enqueue", ""], "name must not be empty"),
-        (["queue", "mail", "--concurrency", "0"], "concurrency must be between 1 and 10000"),
-        (["queue", "mail"], "say what to change"),
-        (["ls", "--limit", "0"], "--limit must be between 1 and 1000"),
+        (["status", "not-a-uuid"], 2, "'not-a-uuid' is not a task id"),
+        (["status", "00000000-0000-7000-8000-000000000000"], 3, "does not exist"),
+        (["enqueue", "x", "--payload", "{oops"], 2, "--payload is not JSON"),
+        (["enqueue", "x", "--payload", "[1]"], 2, "--payload must be a JSON object"),
+        (["enqueue", "x", "--at", "someday"], 2, "--at 'someday' is not a time"),
+        (["enqueue", "x", "--max-attempts", "0"], 2, "max_attempts must be at least 1"),
+        (["enqueue", ""], 2, "name must not be empty"),
+        (["queue", "mail", "--concurrency", "0"], 2, "concurrency must be between 1 and 10000"),
+        (["queue", "mail"], 2, "say what to change"),
+        (["ls", "--limit", "0"], 2, "--limit must be between 1 and 1000"),
     ],
 )
-def test_errors_are_one_line(cli: Any, args: list[str], message: str) -> None:
+def test_errors_are_one_line(cli: Any, args: list[str], status: int, message: str) -> None:
     code, out, err = cli(*args)
-    assert code == 1
+    assert code == status
     assert out == ""
     assert err.startswith("taskq: ")
     assert message in err
@@ -195,7 +197,7 @@ def test_schema_not_deployed(empty_database_url: str) -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 5
     assert (
         result.stderr.strip()
         == "taskq: the taskq schema is not deployed in this database: run `taskq migrate`"
@@ -275,7 +277,7 @@ def test_a_bad_payload_file_is_one_line(
     elif content is not None:
         path.write_text(content)
     code, out, err = cli("enqueue", "echo", "--payload", f"@{path}")
-    assert code == 1
+    assert code == 2
     assert out == ""
     assert err.startswith("taskq: ")
     assert message in err

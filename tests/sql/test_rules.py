@@ -23,9 +23,11 @@ def test_the_enum_values_are_the_databases(conn: Conn, enum: str, values: tuple[
 
 
 def test_name_max_is_the_longest_name(conn: Conn) -> None:
-    assert one(conn, "SELECT taskq._check_name(repeat('n', %s), 'name')", (rules.NAME_MAX,))
+    assert one(conn, "SELECT taskq._check_name(repeat('n', %s), 'name', 'name')", (rules.NAME_MAX,))
     with raises_sqlstate("22023", f"at most {rules.NAME_MAX} characters"):
-        conn.execute("SELECT taskq._check_name(repeat('n', %s), 'name')", (rules.NAME_MAX + 1,))
+        conn.execute(
+            "SELECT taskq._check_name(repeat('n', %s), 'name', 'name')", (rules.NAME_MAX + 1,)
+        )
 
 
 @pytest.mark.parametrize("character", [" ", "\t", "\r", "\n", "\v", "\f", "\u00a0", "x", "é"])
@@ -33,9 +35,9 @@ def test_name_pattern_tells_blank_names_as_the_database_does(conn: Conn, charact
     name = character * 3
     if re.search(rules.NAME_PATTERN, name) is None:
         with raises_sqlstate("22023"):
-            conn.execute("SELECT taskq._check_name(%s, 'name')", (name,))
+            conn.execute("SELECT taskq._check_name(%s, 'name', 'name')", (name,))
     else:
-        assert one(conn, "SELECT taskq._check_name(%s, 'name')", (name,)) is True
+        assert one(conn, "SELECT taskq._check_name(%s, 'name', 'name')", (name,)) is True
 
 
 def test_concurrency_max_is_the_highest_limit(conn: Conn) -> None:

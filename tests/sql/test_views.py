@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
+import pytest
 from psycopg.rows import dict_row
 
-from tests.sql.conftest import Conn, claim, enqueue, one, raises_sqlstate
+from tests.sql.conftest import Conn, claim, enqueue, one
 
 
 def stats(conn: Conn) -> dict[str, dict[str, Any]]:
@@ -111,8 +114,10 @@ def test_get_queue_stats_is_the_queues_row_or_p0002(conn: Conn) -> None:
     assert one(conn, "SELECT queued FROM taskq.get_queue_stats('mail')") == 1
     equal = "SELECT s IS NOT DISTINCT FROM taskq.get_queue_stats(s.queue) FROM taskq.queue_stats s"
     assert [same for (same,) in conn.execute(equal)] == [True]
-    with raises_sqlstate("P0002", "queue nowhere does not exist"):
+    with pytest.raises(psycopg.errors.NoDataFound) as info:
         conn.execute("SELECT taskq.get_queue_stats('nowhere')")
+    assert info.value.diag.table_name == "queues"
+    assert json.loads(info.value.diag.message_detail or "") == {"queue": "nowhere"}
 
 
 def test_list_tasks_keyset_pages(conn: Conn) -> None:
