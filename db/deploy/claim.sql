@@ -12,8 +12,11 @@
 -- expiry that rescue compares with. A claim late in a long transaction got a lease shorter than
 -- it asked for, and the task could be rescued and claimed again while it ran.
 -- claim_next raises what v0.1.0's did, and 22008 for a lease that ends after 9999-12-31 UTC.
--- rescue_expired(now) replaces rescue_expired(): a lease ran out when it ends before now (NULL,
--- the default: the moment of the call), so that tests move a lease's clock without sleeping.
+-- rescue_expired() keeps its signature and calls taskq._rescue_expired(now): a lease ran out
+-- when it ends before now, so that tests move a lease's clock without sleeping. The internal
+-- function is SECURITY INVOKER and the tables are granted to no one, so only the schema's owner
+-- (and the public functions, which run as it) can give it a moment: a client cannot end other
+-- workers' leases early by passing a moment in the future.
 BEGIN;
 
 -- The claim of given names reads only this partial index, name by name.
@@ -22,18 +25,16 @@ CREATE INDEX tasks_claimable_by_name ON taskq.tasks (queue, name, priority DESC,
 
 DROP FUNCTION taskq.rescue_expired();
 
-CREATE FUNCTION taskq.rescue_expired(now timestamptz DEFAULT NULL)
+CREATE FUNCTION taskq._rescue_expired(now timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
 SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     rescued integer := 0;
     task record;
-    -- the moment of the call, not the start of its transaction: leases end in that clock
-    moment timestamptz := coalesce(rescue_expired.now, clock_timestamp());
+    moment timestamptz := _rescue_expired.now;
 BEGIN
     FOR task IN
         -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
@@ -66,8 +67,22 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.rescue_expired(timestamptz) IS
-    'Sends RUNNING tasks whose lease ran out back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left; a lease ran out when it ends before now (NULL: the moment of the call). Returns how many. claim_next calls it too.';
+COMMENT ON FUNCTION taskq._rescue_expired(timestamptz) IS
+    'Internal (SECURITY INVOKER: the schema owner only): rescue_expired as of the moment now, for tests that move a lease''s clock without sleeping.';
+
+CREATE FUNCTION taskq.rescue_expired()
+RETURNS integer
+LANGUAGE sql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    -- the moment of the call, not the start of its transaction: leases end in that clock
+    SELECT taskq._rescue_expired(clock_timestamp())
+$$;
+
+COMMENT ON FUNCTION taskq.rescue_expired() IS
+    'Sends RUNNING tasks whose lease ran out (by the moment of the call) back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left. Returns how many. claim_next calls it too.';
 
 CREATE OR REPLACE FUNCTION taskq.claim_next(
     worker_id uuid,

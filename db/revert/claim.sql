@@ -1,7 +1,8 @@
 -- Revert taskq:claim from pg: back to v0.1.0's claim_next (with the settings of claim_index_order).
 BEGIN;
 
-DROP FUNCTION taskq.rescue_expired(timestamptz);
+DROP FUNCTION taskq.rescue_expired();
+DROP FUNCTION taskq._rescue_expired(timestamptz);
 
 CREATE FUNCTION taskq.rescue_expired()
 RETURNS integer

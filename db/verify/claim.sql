@@ -1,5 +1,6 @@
 -- Verify taskq:claim (reworked after v0.1.0)
-SELECT pg_catalog.has_function_privilege('taskq.rescue_expired(timestamptz)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq.rescue_expired()', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq._rescue_expired(timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.claim_next(uuid, text[], text[], interval, integer)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.next_due(text[])', 'execute');
 -- 1 / 0 (division_by_zero) when the index of the claim by name is missing

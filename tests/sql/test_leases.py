@@ -11,7 +11,7 @@ SHORT = timedelta(milliseconds=200)
 # a lease that has ended by the next statement (claim_next takes no moment to count by)
 ENDED = timedelta(microseconds=1)
 # rescue as of a minute from now: a SHORT lease has run out, an hour's has not
-RESCUE_LATER = "SELECT taskq.rescue_expired(now => clock_timestamp() + interval '1 minute')"
+RESCUE_LATER = "SELECT taskq._rescue_expired(now => clock_timestamp() + interval '1 minute')"
 
 
 def test_expired_lease_is_rescued_and_the_attempt_counts(conn: Conn, worker_id: UUID) -> None:
@@ -28,7 +28,7 @@ def test_expired_lease_is_rescued_and_the_attempt_counts(conn: Conn, worker_id: 
 def test_a_lease_has_run_out_when_it_ends_before_now(conn: Conn, worker_id: UUID) -> None:
     task_id = enqueue(conn)
     [row] = claim(conn, worker_id, lease=timedelta(hours=1))
-    rescue = "SELECT taskq.rescue_expired(now => %s)"
+    rescue = "SELECT taskq._rescue_expired(now => %s)"
     assert one(conn, rescue, (row["lease_expires_at"],)) == 0
     assert task(conn, task_id)["status"] == "RUNNING"
     later = row["lease_expires_at"] + timedelta(microseconds=1)
@@ -159,3 +159,26 @@ def test_register_worker(conn: Conn) -> None:
     assert row == ("w1", ["a", "b"], "host1", 42)
     with raises_sqlstate("22023", "non-empty name"):
         conn.execute("SELECT taskq.register_worker('')")
+
+
+def test_a_client_cannot_rescue_by_a_moment_of_its_own(conn: Conn, worker_id: UUID) -> None:
+    """rescue_expired takes no moment; the internal function that does runs with the caller's
+    rights, which reach no table: a role other than the owner cannot end leases early."""
+    task_id = enqueue(conn)
+    claim(conn, worker_id, lease=timedelta(hours=1))
+    with raises_sqlstate("42883"):  # no rescue_expired(timestamptz)
+        one(conn, "SELECT taskq.rescue_expired(now() + interval '2 hours')")
+    conn.execute("CREATE ROLE taskq_test_client NOLOGIN")
+    try:
+        conn.execute("GRANT USAGE ON SCHEMA taskq TO taskq_test_client")
+        conn.execute("SET ROLE taskq_test_client")
+        try:
+            with raises_sqlstate("42501"):  # insufficient_privilege
+                one(conn, "SELECT taskq._rescue_expired(now() + interval '2 hours')")
+            assert one(conn, "SELECT taskq.rescue_expired()") == 0
+        finally:
+            conn.execute("RESET ROLE")
+        assert task(conn, task_id)["status"] == "RUNNING"
+    finally:
+        conn.execute("REVOKE ALL ON SCHEMA taskq FROM taskq_test_client")
+        conn.execute("DROP ROLE taskq_test_client")

@@ -26,7 +26,7 @@ PUBLIC_FUNCTIONS = [
     "taskq.register_worker(text, text[], text, integer, text[])",
     "taskq.unregister_worker(uuid)",
     "taskq.held_tasks(uuid)",
-    "taskq.rescue_expired(timestamptz)",
+    "taskq.rescue_expired()",
     "taskq.set_concurrency(text, integer)",
     "taskq.pause_queue(text)",
     "taskq.resume_queue(text)",
