@@ -72,6 +72,41 @@ class Task(TaskSummary, kw_only=True):
     result: Any
 
 
+class Claimed(msgspec.Struct):
+    """A task as ``taskq.claim`` returns it: the columns a worker needs to run and report it (a
+    row of type ``taskq.claimed``, in its column order). ``undecodable`` as in
+    :class:`TaskSummary` (only ``payload`` can be)."""
+
+    id: UUID
+    queue: str
+    name: str
+    payload: dict[str, Any]
+    priority: Priority
+    attempts: int
+    max_attempts: int
+    lease_token: UUID
+    lease_expires_at: datetime
+    undecodable: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, task: Task) -> Claimed:
+        """The claimed columns of a whole row (``held_tasks``, ``claim_next``)."""
+        assert task.lease_token is not None, "a RUNNING task has a lease token"
+        assert task.lease_expires_at is not None, "and a lease"
+        return cls(
+            task.id,
+            task.queue,
+            task.name,
+            task.payload,
+            task.priority,
+            task.attempts,
+            task.max_attempts,
+            task.lease_token,
+            task.lease_expires_at,
+            task.undecodable,
+        )
+
+
 # fields of a task that are not columns of taskq.tasks
 _NOT_COLUMNS = ("time_to_execute", "undecodable")
 # The columns a list of tasks leaves out unless asked for.
@@ -164,6 +199,20 @@ CLAIM_NEXT = """
 SELECT t.*, taskq.time_to_execute(t)
 FROM taskq.claim_next(worker_id => %(worker_id)s, queues => %(queues)s, names => %(names)s,
                       lease => %(lease)s, batch_size => %(batch_size)s) t
+"""
+# The lean forms the worker calls: the columns it uses, arrays in, a count or three columns out.
+CLAIM = """
+SELECT * FROM taskq.claim(worker_id => %(worker_id)s, queues => %(queues)s, names => %(names)s,
+                          lease => %(lease)s, batch_size => %(batch_size)s)
+"""
+COMPLETE_MANY_ARRAYS = """
+SELECT taskq.complete_many(task_ids => %(task_ids)s, lease_tokens => %(lease_tokens)s,
+                           results => %(results)s::jsonb[])
+"""
+FAIL_MANY_ARRAYS = """
+SELECT id, status, scheduled_at
+FROM taskq.fail_many(task_ids => %(task_ids)s, lease_tokens => %(lease_tokens)s,
+                     errors => %(errors)s, retry_delays => %(retry_delays)s)
 """
 COMPLETE = """
 SELECT t.*, taskq.time_to_execute(t) FROM taskq.complete(%(task_id)s, %(lease_token)s, %(result)s) t
@@ -261,6 +310,84 @@ async def claim_next(
         "batch_size": batch_size,
     }
     return [_task(row) for row in await _rows(conn, CLAIM_NEXT, params)]
+
+
+def _claimed(row: tuple[Any, ...]) -> Claimed:
+    payload = row[3]
+    if type(payload) is Undecodable:
+        # a payload nested too deep to decode (written by SQL that bypassed enqueue)
+        row = (*row[:3], {}, *row[4:], {"payload": payload.reason})
+    return Claimed(*row)
+
+
+async def claim(
+    conn: Connection,
+    worker_id: UUID,
+    *,
+    queues: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    lease: timedelta = timedelta(seconds=30),
+    batch_size: int = 1,
+) -> list[Claimed]:
+    """taskq.claim: what :func:`claim_next` claims, as the columns a worker needs."""
+    params = {
+        "worker_id": worker_id,
+        "queues": None if queues is None else list(queues),
+        "names": None if names is None else list(names),
+        "lease": lease,
+        "batch_size": batch_size,
+    }
+    async with sql_errors(), conn.cursor() as cur:
+        await cur.execute(CLAIM, params)
+        return [_claimed(row) for row in await cur.fetchall()]
+
+
+async def complete_encoded(
+    conn: Connection,
+    task_ids: Sequence[UUID],
+    lease_tokens: Sequence[UUID],
+    results: Sequence[str | None],
+) -> int:
+    """taskq.complete_many(task_ids, lease_tokens, results): the tasks RUNNING -> COMPLETED,
+    all or nothing, each result given as JSON text (None: no result); how many (all of them).
+
+    A task not held under its lease token raises Conflict / NotFound naming it, and nothing
+    changed."""
+    params = {
+        "task_ids": list(task_ids),
+        "lease_tokens": list(lease_tokens),
+        "results": list(results),
+    }
+    return int(await _value(conn, COMPLETE_MANY_ARRAYS, params))
+
+
+class FailResult(msgspec.Struct, frozen=True):
+    """What :func:`fail_arrays` made of a task: QUEUED again (due at ``scheduled_at``), FAILED
+    or CANCELLED."""
+
+    id: UUID
+    status: Status
+    scheduled_at: datetime
+
+
+async def fail_arrays(
+    conn: Connection,
+    task_ids: Sequence[UUID],
+    lease_tokens: Sequence[UUID],
+    errors: Sequence[str],
+    retry_delays: Sequence[timedelta | None] | None = None,
+) -> list[FailResult]:
+    """taskq.fail_many(task_ids, lease_tokens, errors, retry_delays): what :func:`fail` does,
+    for many tasks in one call, all or nothing; in input order."""
+    params = {
+        "task_ids": list(task_ids),
+        "lease_tokens": list(lease_tokens),
+        "errors": list(errors),
+        "retry_delays": None if retry_delays is None else list(retry_delays),
+    }
+    async with sql_errors(), conn.cursor() as cur:
+        await cur.execute(FAIL_MANY_ARRAYS, params)
+        return [FailResult(*row) for row in await cur.fetchall()]
 
 
 async def complete(conn: Connection, task_id: UUID, lease_token: UUID, result: Any = None) -> Task:

@@ -1,7 +1,8 @@
 """The claimer: claims tasks while the worker has room, and hands each to ``start``.
 
-While there is capacity it calls ``claim_next`` for the worker's queues and task names with a
-batch as large as the free capacity, then sleeps until ``wake`` is set (a NOTIFY on channel
+While there is room (``room()``: the worker's handlers that are not running, as long as few
+outcomes wait to be reported) it calls ``taskq.claim`` for the worker's queues and task names
+with a batch as large as the room, then sleeps until ``wake`` is set (a NOTIFY on channel
 ``taskq`` names one of its queues, a handler finishes, the worker stops), the next scheduled
 task falls due (``seconds_until_due``), or the slow poll comes round: NOTIFY is a hint, the
 poll finds what a lost notification hid.
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Container, Sequence
 from datetime import timedelta
 
 from taskq import client
-from taskq.client import Task
+from taskq.client import Claimed
 from taskq.errors import NotFound, TaskqError
 from worker.database import Call
 from worker.registration import Registration
@@ -31,8 +32,8 @@ DUE_MARGIN = 0.001
 
 
 class Claimer:
-    """Claims for ``registration``'s worker up to ``concurrency`` tasks at a time, ``held``
-    being the ids of those it holds now; ``start`` runs a claimed task."""
+    """Claims for ``registration``'s worker as many tasks as ``room()`` says, ``held`` being
+    the ids of those it holds now; ``start`` runs a claimed task."""
 
     def __init__(
         self,
@@ -41,11 +42,11 @@ class Claimer:
         *,
         queues: Sequence[str],
         names: Sequence[str] | None,
-        concurrency: int,
+        room: Callable[[], int],
         lease: float,
         poll: float,
-        held: Collection[object],
-        start: Callable[[Task], None],
+        held: Container[object],
+        start: Callable[[Claimed], None],
         stopping: asyncio.Event,
         wake: asyncio.Event,
         answers_lost: asyncio.Event,
@@ -54,7 +55,7 @@ class Claimer:
         self.registration = registration
         self.queues = list(queues)
         self.names = None if names is None else list(names)
-        self.concurrency = concurrency
+        self.room = room
         self.lease = timedelta(seconds=lease)
         self.poll = poll
         self.held = held
@@ -70,7 +71,7 @@ class Claimer:
             # Cleared before looking: a handler that ends or a notification that arrives from
             # here on wakes the loop again.
             self.wake.clear()
-            free = self.concurrency - len(self.held)
+            free = self.room()
             timeout = self.poll
             if free > 0:
                 worker_id = self.registration.id
@@ -80,7 +81,7 @@ class Claimer:
                         if await self.adopt_lost_claims():
                             continue
                     tasks = await self.db(
-                        client.claim_next,
+                        client.claim,
                         worker_id,
                         queues=self.queues,
                         names=self.names,
@@ -131,6 +132,6 @@ class Claimer:
                     task.id,
                     task.name,
                 )
-                self.start(task)
+                self.start(Claimed.of(task))
                 adopted += 1
         return adopted

@@ -1,29 +1,53 @@
 """The executor: runs a held task's handler and says how the attempt ended.
 
-It talks to no database. An ``async def`` handler runs on the event loop, a plain ``def`` one in
-a daemon thread; either is watched beside the task's cancellation (``taskq.cancel``, or the
-worker leaving past its grace period). The outcome is :class:`Succeeded` with a JSON result,
-:class:`Failed` with the error, or :class:`Cancelled` with the reason.
+It talks to no database. :meth:`Executor.run` runs in the one asyncio task the worker gives the
+held task: an ``async def`` handler is awaited in it, a plain ``def`` one runs in a daemon
+thread whose future it awaits. The task's cancellation (``taskq.cancel``, or the worker leaving
+past its grace period) cancels that asyncio task (``context.on_cancel``): an async handler gets
+``CancelledError`` at its next ``await``, the wait for a thread ends at once. The outcome is
+:class:`Succeeded` with the result and its JSON text, :class:`Failed` with the error, or
+:class:`Cancelled` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from taskq.client import Task
-from worker.outcomes import Cancelled, Failed, Outcome, Running, Succeeded, describe_error
+from taskq.client import Claimed
+from worker.outcomes import (
+    Cancelled,
+    Failed,
+    Outcome,
+    Running,
+    Succeeded,
+    describe_error,
+    encode_json,
+)
 from worker.registry import Handler
 from worker.threads import run_in_daemon_thread
 
+# how long a cancelled async handler has to end before the worker reports it without waiting
+STUCK_AFTER = 1.0
+
 
 class Executor:
-    """Runs handlers found by ``handler(task_name)`` (None: no handler for that name)."""
+    """Runs handlers found by ``handler(task_name)`` (None: no handler for that name).
 
-    def __init__(self, handler: Callable[[str], Handler | None]) -> None:
+    ``stuck(entry)`` is called when a cancelled handler is still running ``STUCK_AFTER``
+    seconds later (it caught ``CancelledError`` and went on): the worker then reports the task
+    as its cancellation says without waiting for the handler, whose outcome is dropped."""
+
+    def __init__(
+        self,
+        handler: Callable[[str], Handler | None],
+        *,
+        stuck: Callable[[Running], None] | None = None,
+    ) -> None:
         self.handler = handler
+        self.stuck = stuck
 
     async def run(self, entry: Running) -> Outcome:
         task, context = entry.task, entry.context
@@ -32,50 +56,63 @@ class Executor:
         handler = self.handler(task.name)
         if handler is None:
             return Failed(f"no handler registered for '{task.name}'")
-        running: asyncio.Future[Any]
-        if handler.is_async:
-            running = asyncio.ensure_future(handler.function(task.payload, context))
-        else:
-            running = run_in_daemon_thread(
-                handler.function, task.payload, context, name=f"taskq-task-{task.id}"
-            )
-        asked = context.cancellation()
+        if context.cancel_reason is not None:  # cancelled before it started
+            return Cancelled(context.cancel_reason)
+        runner = asyncio.current_task()
+        assert runner is not None, "the executor runs in a task"
+        context.on_cancel = functools.partial(self._cancel, runner, entry)
         try:
-            await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            asked.cancel()
-        reason = context.cancel_reason
-        finished = running.done() and not running.cancelled()
-        # Once the task's cancellation was asked, whatever the handler still returns is ignored.
-        if finished and reason != "cancelled":
-            error = running.exception()
-            if error is None:
-                return json_result(task, running.result())
+            if handler.is_async:
+                value = await handler.function(task.payload, context)
+            else:
+                value = await run_in_daemon_thread(
+                    handler.function, task.payload, context, name=f"taskq-task-{task.id}"
+                )
+        except asyncio.CancelledError:
+            reason = context.cancel_reason
+            if reason is None:
+                # not cancelled by the worker: the handler raised it itself
+                return Failed("CancelledError: the handler cancelled itself")
+            runner.uncancel()
+            return Cancelled(reason)
+        except Exception as error:
+            reason = context.cancel_reason
             if reason is None:
                 return Failed(describe_error(error))
-            # it raised while the worker was stopping (perhaps because it was): hand it back
-        elif reason is None:
-            return Failed("CancelledError: the handler cancelled itself")
-        elif not running.done():
-            running.cancel()  # an async handler stops at its next await; a thread cannot
-            if handler.is_async:
-                # let it run its cleanup (finally blocks), but do not wait on one that hangs
-                await asyncio.wait({running}, timeout=1.0)
-        return Cancelled(reason)
+            # it raised while being cancelled (perhaps because it was): the cancel stands
+            return Cancelled(reason)
+        finally:
+            context.on_cancel = None
+        # Once the task's cancellation was asked, whatever the handler still returns is ignored;
+        # a handler that finished while the worker was stopping has its result stored.
+        if context.cancel_reason == "cancelled":
+            return Cancelled("cancelled")
+        return json_result(task, value)
+
+    def _cancel(self, runner: asyncio.Task[Any], entry: Running) -> None:
+        runner.cancel()
+        if self.stuck is not None:
+            asyncio.get_running_loop().call_later(STUCK_AFTER, self._check, runner, entry)
+
+    def _check(self, runner: asyncio.Task[Any], entry: Running) -> None:
+        # on_cancel is cleared once the handler has ended
+        if self.stuck is not None and not runner.done() and entry.context.on_cancel is not None:
+            self.stuck(entry)
 
 
-def json_result(task: Task, value: Any) -> Outcome:
-    """Succeeded with ``value`` when it is a JSON value, else Failed saying why."""
+def json_result(task: Claimed, value: Any) -> Outcome:
+    """Succeeded with ``value`` and its JSON text, encoded once; Failed saying why when it is
+    not a JSON value. NaN and the infinities, which JSON lacks, are encoded as null."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as error:
+        text = encode_json(value).decode()
+    except (TypeError, ValueError, OverflowError) as error:
         return Failed(
             f"{type(error).__name__}: the result of '{task.name}' is not a JSON value: {error}"
         )
-    return Succeeded(value)
+    return Succeeded(value, text)
 
 
-def undecodable_error(task: Task) -> str:
+def undecodable_error(task: Claimed) -> str:
     """The error of a task whose row holds values Python cannot represent: it cannot run."""
     return "; ".join(
         f"{column} cannot be decoded: {reason}" for column, reason in task.undecodable.items()

@@ -2,15 +2,20 @@
 
 - :class:`~worker.registration.Registration` registers the worker (again, when its row
   vanished) and unregisters it on the way out, handing back what it still holds;
-- :class:`~worker.claimer.Claimer` claims while there is capacity (``claim_next``) and hands
+- :class:`~worker.claimer.Claimer` claims while there is room (``taskq.claim``) and hands
   each claimed task to :meth:`Worker._start`;
-- :class:`~worker.executor.Executor` runs the task's handler and returns its outcome;
-- :class:`~worker.reporter.Reporter` sends the outcome (``complete`` / ``fail``, or their
-  ``_many`` forms for outcomes that arrive together);
+- :class:`~worker.executor.Executor` runs the task's handler, in the one asyncio task the worker
+  gives each claimed task, and returns its outcome;
+- :class:`~worker.reporter.Reporter` sends the outcomes, all that arrived together in one
+  ``complete_many`` / ``fail_many`` call of each kind;
 - :class:`~worker.heartbeat.Heartbeat` extends the leases and learns which running tasks were
   cancelled;
 - :class:`~worker.listener.Listener` holds the LISTEN connection that wakes the claimer and the
   heartbeat.
+
+A handler's place is free for the next claim as soon as the handler ends, not when its outcome
+is committed, so the next claim (on one connection) overlaps the report (on another); at most
+the worker claims while fewer than ``concurrency`` outcomes wait to be reported.
 
 Each part gets the database-call function (:class:`~worker.database.Database`) and the events
 it needs. Every queue decision is a SQL function; the worker reports outcomes, it decides
@@ -30,15 +35,15 @@ from collections.abc import Sequence
 from time import monotonic
 from uuid import UUID
 
-from taskq.client import Task
+from taskq.client import Claimed
 from taskq.settings import Prepare
 from worker.claimer import Claimer
 from worker.context import TaskContext
 from worker.database import Database
-from worker.executor import Executor
+from worker.executor import STUCK_AFTER, Executor
 from worker.heartbeat import Heartbeat
 from worker.listener import Listener
-from worker.outcomes import Running
+from worker.outcomes import Cancelled, Failed, Outcome, Running, describe_error
 from worker.registration import Registration
 from worker.registry import BUILTINS, Handler, Registry
 from worker.registry import registry as default_registry
@@ -111,6 +116,12 @@ class Worker:
         answers_lost = asyncio.Event()
         # the tasks this worker holds, from their claim until their outcome is reported
         self._held: dict[UUID, Running] = {}
+        # how many of them still run their handler (the rest wait for their report)
+        self._handling = 0
+        # set whenever a held task is let go (drain waits on it)
+        self._let_go = asyncio.Event()
+        # the runners of handlers that went on after being cancelled (see _stuck)
+        self._stuck_runners: set[asyncio.Task[None]] = set()
         self._db = Database(
             database_url,
             size=concurrency + 3,
@@ -144,7 +155,7 @@ class Worker:
             self._registration,
             queues=self.queues,
             names=self.claimed_names(),
-            concurrency=concurrency,
+            room=self._room,
             lease=lease,
             poll=poll,
             held=self._held,
@@ -153,8 +164,8 @@ class Worker:
             wake=self._wake,
             answers_lost=answers_lost,
         )
-        self._executor = Executor(self.handler)
-        self._reporter = Reporter(self._db, abandon=self._abandon)
+        self._executor = Executor(self.handler, stuck=self._stuck)
+        self._reporter = Reporter(self._db, abandon=self._abandon, settled=self._let_go_of)
         self._heartbeat = Heartbeat(
             self._db, self._registration, lease=lease, held=self._held, now=self._heartbeat_now
         )
@@ -168,6 +179,7 @@ class Worker:
         self._stopping.set()
         if force:
             self._force.set()
+            self._let_go.set()  # the drain stops waiting
         self._wake.set()
 
     @property
@@ -232,6 +244,7 @@ class Worker:
         finally:
             self.ready.clear()
             leftovers = [e.runner for e in self._held.values() if e.runner is not None]
+            leftovers.extend(self._stuck_runners)
             for job in [*background, *leftovers]:
                 job.cancel()
             if background or leftovers:
@@ -240,8 +253,15 @@ class Worker:
             log.info("worker %s stopped", self.worker_id)
 
     # --- a claimed task, from its claim to its report ---------------------------------------
-    def _start(self, task: Task) -> None:
-        """The claimer hands over a claimed task: hold it and run it."""
+    def _room(self) -> int:
+        """How many tasks to claim now: one per idle handler place, while fewer than
+        ``concurrency`` outcomes wait to be reported (none while the reports lag that far)."""
+        if len(self._held) - self._handling >= self.concurrency:
+            return 0
+        return self.concurrency - self._handling
+
+    def _start(self, task: Claimed) -> None:
+        """The claimer hands over a claimed task: hold it and run it, in one asyncio task."""
         context = TaskContext(
             task_id=task.id,
             name=task.name,
@@ -253,20 +273,48 @@ class Worker:
         )
         entry = Running(task, context, monotonic())
         self._held[task.id] = entry
-        entry.runner = asyncio.create_task(self._run_task(entry), name=f"taskq-task-{task.id}")
+        self._handling += 1
+        entry.runner = asyncio.create_task(self._run_task(entry))
 
     async def _run_task(self, entry: Running) -> None:
-        log.info("%s started (queue %s)", entry.label, entry.task.queue)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s started (queue %s)", entry.label, entry.task.queue)
         try:
             outcome = await self._executor.run(entry)
-            entry.ended = monotonic()
-            await self._reporter.report(entry, outcome)
-        except Exception:
-            log.exception("%s: the worker failed to run or report it", entry.label)
-        finally:
-            if self._held.get(entry.task.id) is entry:
-                del self._held[entry.task.id]
-            self._wake.set()  # room for another claim
+        except Exception as error:  # the executor turns a handler's errors into outcomes
+            log.exception("%s: the worker failed to run it", entry.label)
+            outcome = Failed(describe_error(error))
+        if entry.abandoned:
+            return  # reported already, without waiting for this handler (see _stuck)
+        self._handed_over(entry, outcome)
+
+    def _handed_over(self, entry: Running, outcome: Outcome) -> None:
+        entry.ended = monotonic()
+        self._handling -= 1
+        self._reporter.report(entry, outcome)
+        self._wake.set()  # room for another claim
+
+    def _stuck(self, entry: Running) -> None:
+        """A cancelled handler did not end: report the task as cancelled without it."""
+        reason = entry.context.cancel_reason
+        assert reason is not None, "only a cancelled handler is waited for"
+        log.warning(
+            "%s: its handler goes on %gs after being cancelled; reporting it without waiting",
+            entry.label,
+            STUCK_AFTER,
+        )
+        entry.abandoned = True
+        if entry.runner is not None:
+            self._stuck_runners.add(entry.runner)
+            entry.runner.add_done_callback(self._stuck_runners.discard)
+        self._handed_over(entry, Cancelled(reason))
+
+    def _let_go_of(self, entry: Running) -> None:
+        """The reporter is done with the task's outcome: the worker holds it no more."""
+        if self._held.get(entry.task.id) is entry:
+            del self._held[entry.task.id]
+        self._let_go.set()
+        self._wake.set()  # room, when outcomes were waiting
 
     # --- stopping ------------------------------------------------------------------------------
     async def _drain(self) -> None:
@@ -277,16 +325,18 @@ class Worker:
             )
         deadline = monotonic() + self.grace
         while True:
-            self._wake.clear()  # runners set it as they finish
+            self._let_go.clear()  # set as held tasks are let go, and by a forced stop
             remaining = deadline - monotonic()
             if not self._held or remaining <= 0 or self._force.is_set():
                 break
-            await wait_event(self._wake, remaining)
+            await wait_event(self._let_go, remaining)
         if not self._held:
             return
         log.warning("cancelling %d task(s) still running; they are handed back", len(self._held))
         for entry in list(self._held.values()):
             entry.context.request_cancel("shutdown")
         self._abandon.set()
-        runners = [e.runner for e in self._held.values() if e.runner is not None]
-        await asyncio.wait(runners, timeout=self.connect_timeout + 2.0)
+        deadline = monotonic() + self.connect_timeout + 2.0
+        while self._held and monotonic() < deadline:
+            self._let_go.clear()
+            await wait_event(self._let_go, deadline - monotonic())

@@ -5,17 +5,32 @@ from __future__ import annotations
 import asyncio
 import functools
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
 
-from taskq.client import Task
+import msgspec
+
+from taskq.client import Claimed
 from worker.context import CancelReason, TaskContext
 
 
 @dataclass(frozen=True)
 class Succeeded:
+    """The handler returned ``result``; ``json`` is its JSON text, encoded once by
+    :func:`worker.executor.json_result` (None: not encoded yet)."""
+
     result: Any
+    json: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def json_text(self) -> str:
+        """The result as JSON text (encoded now when it was not yet)."""
+        return self.json if self.json is not None else encode_json(self.result).decode()
+
+
+#: JSON bytes of a Python value, by msgspec (TypeError for what JSON cannot hold)
+encode_json = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True)
@@ -35,11 +50,14 @@ Outcome = Succeeded | Failed | Cancelled
 class Running:
     """A task this worker holds, from its claim until its outcome is reported."""
 
-    task: Task
+    task: Claimed
     context: TaskContext
     started: float
     ended: float | None = None
     runner: asyncio.Task[None] | None = None
+    #: its handler ignored a cancellation: the worker reported the task without waiting for it,
+    #: and drops whatever the handler still returns
+    abandoned: bool = False
 
     @functools.cached_property
     def label(self) -> str:

@@ -1,23 +1,29 @@
 """The reporter: hands the outcomes of finished handlers to the database.
 
-A runner calls :meth:`Reporter.report` and waits until the database has the outcome. The
-reporter's loop sends every outcome that arrived while its previous call ran in the next
-``complete_many`` / ``fail_many`` call (one alone: ``complete`` / ``fail``), so a single task is
-reported as soon as it ends and, under load, one round trip and one commit serve many. While
-the database is away it retries with a :class:`ReconnectDelay` until ``abandon`` is set; a
-report the database refuses (55000: the task is no longer this worker's) is dropped.
+A runner calls :meth:`Reporter.report` and goes: the outcome waits in the reporter, whose loop
+sends every outcome that arrived while its previous call ran in the next call, one per kind:
+``complete_many(task_ids, lease_tokens, results)`` and ``fail_many(task_ids, lease_tokens,
+errors)``, the array forms that return a count and three columns instead of whole rows. So a
+single task is reported as soon as it ends and, under load, one round trip and one commit serve
+many, while the claimer's next claim runs on another connection. Once the database has an
+outcome (or the reporter gave up on it), ``settled(entry)`` is called.
+
+While the database is away it retries with a :class:`ReconnectDelay` until ``abandon`` is set;
+a report the database refuses (55000: the task is no longer this worker's) is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from uuid import UUID
+from datetime import datetime
 
 from taskq import client
-from taskq.client import Connection, Task
+from taskq.client import Connection
 from taskq.errors import InvalidArgument, TaskqError, Unavailable
+from taskq.rules import Status
 from worker.database import Call
 from worker.outcomes import Cancelled, Failed, Outcome, Running, Succeeded, first_line
 from worker.waiting import ReconnectDelay, wait_event
@@ -28,21 +34,27 @@ log = logging.getLogger("taskq.worker")
 REPORT_BATCH = 500
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the database made of a task it took the outcome of: COMPLETED, or for a failure
+    QUEUED again (due at ``scheduled_at``), FAILED or CANCELLED."""
+
+    status: Status
+    scheduled_at: datetime | None = None
+
+
+COMPLETED = Stored("COMPLETED")
+
+
 @dataclass(eq=False)
 class Report:
-    """An outcome waiting to be reported, and the future its runner awaits (None: not
+    """An outcome waiting to be reported, and the future that says when it was (None: not
     reported, because the task is no longer this worker's or the worker gave up)."""
 
     entry: Running
     outcome: Outcome
-    reported: asyncio.Future[Task | None]
+    reported: asyncio.Future[Stored | None]
     substituted: bool = False
-
-    @property
-    def token(self) -> UUID:
-        token = self.entry.task.lease_token
-        assert token is not None, "a claimed task has a lease token"
-        return token
 
     @property
     def error(self) -> str:
@@ -50,9 +62,9 @@ class Report:
             return self.outcome.error
         return f"cancelled while running (attempt {self.entry.task.attempts})"
 
-    def settle(self, row: Task | None) -> None:
+    def settle(self, stored: Stored | None) -> None:
         if not self.reported.done():
-            self.reported.set_result(row)
+            self.reported.set_result(stored)
 
     def substitute(self, refusal: TaskqError) -> None:
         """Report a failure, saying why, instead of an outcome the database refused to store."""
@@ -65,18 +77,35 @@ class Report:
         self.substituted = True
 
 
+def _nothing(entry: Running) -> None:
+    pass
+
+
 class Reporter:
     """Reports outcomes through ``db``; gives up on a database that is away once ``abandon``
-    is set (the worker is leaving)."""
+    is set (the worker is leaving). ``settled(entry)`` runs once an outcome is done with."""
 
-    def __init__(self, db: Call, *, abandon: asyncio.Event) -> None:
+    def __init__(
+        self,
+        db: Call,
+        *,
+        abandon: asyncio.Event,
+        settled: Callable[[Running], None] = _nothing,
+    ) -> None:
         self.db = db
         self.abandon = abandon
+        self.settled = settled
         self._unreported: list[Report] = []
         self._waiting = asyncio.Event()
 
-    async def report(self, entry: Running, outcome: Outcome) -> None:
-        """Hand the outcome to the loop and wait until the database has it."""
+    @property
+    def waiting(self) -> int:
+        """How many outcomes wait for the next call."""
+        return len(self._unreported)
+
+    def report(self, entry: Running, outcome: Outcome) -> asyncio.Future[Stored | None]:
+        """Hand the outcome to the loop; the future is done once the database has it."""
+        reported: asyncio.Future[Stored | None] = asyncio.get_running_loop().create_future()
         if isinstance(outcome, Cancelled) and outcome.reason == "shutdown":
             # unregister_worker hands it back: QUEUED again, this attempt not counted
             log.warning(
@@ -84,14 +113,12 @@ class Reporter:
                 entry.label,
                 entry.elapsed(),
             )
-            return
-        reported: asyncio.Future[Task | None] = asyncio.get_running_loop().create_future()
-        report = Report(entry, outcome, reported)
-        self._unreported.append(report)
+            reported.set_result(None)
+            self.settled(entry)
+            return reported
+        self._unreported.append(Report(entry, outcome, reported))
         self._waiting.set()
-        row = await reported
-        if row is not None:
-            log_outcome(entry, report.outcome, row)
+        return reported
 
     async def run(self) -> None:
         """Report what arrives, in batches, until cancelled."""
@@ -109,7 +136,14 @@ class Reporter:
                     except Exception:
                         log.exception("reporting %d outcome(s) failed", len(batch))
                         for report in batch:
-                            report.settle(None)
+                            self._done(report, None)
+
+    def _done(self, report: Report, stored: Stored | None) -> None:
+        report.settle(stored)
+        entry = report.entry
+        if stored is not None:
+            log_outcome(entry, report.outcome, stored)
+        self.settled(entry)
 
     async def _settle(self, group: list[Report]) -> None:
         """One call for the group, retried while the database is away; when one task of a batch
@@ -117,7 +151,7 @@ class Reporter:
         delay = ReconnectDelay()
         while True:
             try:
-                rows = await self.db(send_outcomes, group)
+                stored = await self.db(send_outcomes, group)
             except Unavailable as problem:
                 if self.abandon.is_set():
                     for report in group:
@@ -126,7 +160,7 @@ class Reporter:
                             report.entry.label,
                             problem,
                         )
-                        report.settle(None)
+                        self._done(report, None)
                     return
                 seconds = delay.next()
                 log.warning(
@@ -157,45 +191,47 @@ class Reporter:
                     entry.elapsed(),
                     problem,
                 )
-                group[0].settle(None)
+                self._done(group[0], None)
                 return
-            for report, row in zip(group, rows, strict=True):
-                report.settle(row)
+            for report, one in zip(group, stored, strict=True):
+                self._done(report, one)
             return
 
 
-async def send_outcomes(conn: Connection, group: list[Report]) -> list[Task]:
-    """complete / fail for one task, complete_many / fail_many for more (one kind a group)."""
-    completions = [
-        client.Completion(r.entry.task.id, r.token, r.outcome.result)
-        for r in group
-        if isinstance(r.outcome, Succeeded)
-    ]
-    if len(completions) == 1:
-        one = completions[0]
-        return [await client.complete(conn, one.task_id, one.lease_token, one.result)]
-    if completions:
-        return await client.complete_many(conn, completions)
-    failures = [client.Failure(r.entry.task.id, r.token, r.error) for r in group]
-    if len(failures) == 1:
-        failure = failures[0]
-        return [await client.fail(conn, failure.task_id, failure.lease_token, failure.error)]
-    return await client.fail_many(conn, failures)
+async def send_outcomes(conn: Connection, group: list[Report]) -> list[Stored]:
+    """complete_many / fail_many in their array forms (one kind a group)."""
+    task_ids = [r.entry.task.id for r in group]
+    tokens = [r.entry.task.lease_token for r in group]
+    if isinstance(group[0].outcome, Succeeded):
+        results = [r.outcome.json_text for r in group if isinstance(r.outcome, Succeeded)]
+        assert len(results) == len(group), "one kind a group"
+        await client.complete_encoded(conn, task_ids, tokens, results)
+        return [COMPLETED] * len(group)
+    rows = await client.fail_arrays(conn, task_ids, tokens, [r.error for r in group])
+    return [Stored(row.status, row.scheduled_at) for row in rows]
 
 
-def log_outcome(entry: Running, outcome: Outcome, row: Task) -> None:
+def log_outcome(entry: Running, outcome: Outcome, stored: Stored) -> None:
+    """One line per outcome; none built for a completion unless INFO is on."""
+    if isinstance(outcome, Succeeded | Cancelled):
+        if not log.isEnabledFor(logging.INFO):
+            return
+        if isinstance(outcome, Succeeded):
+            log.info("%s completed in %.3fs", entry.label, entry.elapsed())
+        else:
+            log.info(
+                "%s cancelled after %.3fs; now %s", entry.label, entry.elapsed(), stored.status
+            )
+        return
     elapsed = entry.elapsed()
-    if isinstance(outcome, Succeeded):
-        log.info("%s completed in %.3fs", entry.label, elapsed)
-    elif isinstance(outcome, Cancelled):
-        log.info("%s cancelled after %.3fs; now %s", entry.label, elapsed, row.status)
-    elif row.status == "QUEUED":
+    if stored.status == "QUEUED":
+        assert stored.scheduled_at is not None, "a retry has a due time"
         log.warning(
             "%s failed in %.3fs: %s; retry at %s",
             entry.label,
             elapsed,
             first_line(outcome.error),
-            row.scheduled_at.isoformat(),
+            stored.scheduled_at.isoformat(),
         )
     else:
         log.error(
@@ -203,5 +239,5 @@ def log_outcome(entry: Running, outcome: Outcome, row: Task) -> None:
             entry.label,
             elapsed,
             first_line(outcome.error),
-            row.status,
+            stored.status,
         )

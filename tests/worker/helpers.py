@@ -17,7 +17,7 @@ from uuid import UUID
 
 import psycopg
 
-from taskq.client import Task
+from taskq.client import Claimed, Task
 from worker import TaskContext, Worker
 from worker.outcomes import Running
 
@@ -201,4 +201,4 @@ def held_entry(task: Task) -> Running:
         payload=task.payload,
         worker_id=task.worker_id,
     )
-    return Running(task, context, time.monotonic())
+    return Running(Claimed.of(task), context, time.monotonic())

@@ -11,7 +11,7 @@ from uuid import UUID
 import psycopg
 
 from taskq import client
-from taskq.client import Task
+from taskq.client import Claimed
 from tests.worker.helpers import await_until
 from worker.claimer import Claimer
 from worker.database import Database
@@ -24,10 +24,10 @@ class Started:
     """What the claimer handed over, held until the test lets a task go."""
 
     def __init__(self) -> None:
-        self.tasks: dict[UUID, Task] = {}
+        self.tasks: dict[UUID, Claimed] = {}
         self.order: list[UUID] = []
 
-    def __call__(self, task: Task) -> None:
+    def __call__(self, task: Claimed) -> None:
         self.tasks[task.id] = task
         self.order.append(task.id)
 
@@ -48,7 +48,7 @@ async def claiming(
         registration,
         queues=["default"],
         names=names,
-        concurrency=concurrency,
+        room=lambda: concurrency - len(started.tasks),
         lease=30,
         poll=0.2,
         held=started.tasks,
@@ -79,7 +79,8 @@ async def test_it_claims_up_to_its_capacity_and_more_as_room_frees(
         claimer.wake.set()
         await await_until(lambda: asyncio.sleep(0, len(started.order) == 3), 5, "the third")
     assert sorted(started.order) == sorted(ids)
-    assert all(task.worker_id == registration.id for task in started.tasks.values())
+    for task_id in started.tasks:
+        assert (await client.get_task(aconn, task_id)).worker_id == registration.id
 
 
 async def test_it_claims_only_its_task_names(
@@ -129,4 +130,5 @@ async def test_a_claimer_whose_worker_vanished_registers_it_again(
     async with claiming(db, registration) as (_, started):
         await await_until(lambda: asyncio.sleep(0, started.order), 5, "a claim after all")
     assert registration.id != first
-    assert started.tasks[task_id].worker_id == registration.id
+    assert task_id in started.tasks
+    assert (await client.get_task(aconn, task_id)).worker_id == registration.id

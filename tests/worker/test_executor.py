@@ -6,10 +6,10 @@ import asyncio
 import threading
 from typing import Any
 
+import msgspec
 import psycopg
 
 from taskq import client
-from taskq.client import Task
 from tests.worker.helpers import held_entry
 from worker import Registry, TaskContext
 from worker.executor import Executor
@@ -94,7 +94,7 @@ async def test_failures_say_why(aconn: AsyncConn) -> None:
 
 async def test_an_undecodable_task_is_failed_unrun(aconn: AsyncConn) -> None:
     entry = await claimed(aconn, "add", {"a": 1, "b": 1})
-    entry.task = Task(**{**_fields(entry.task), "undecodable": {"payload": "bad bytes"}})
+    entry.task = msgspec.structs.replace(entry.task, undecodable={"payload": "bad bytes"})
     assert await run(entry) == Failed("payload cannot be decoded: bad bytes")
 
 
@@ -126,7 +126,3 @@ async def test_a_handler_interrupted_by_the_shutdown_is_handed_back(aconn: Async
     await asyncio.sleep(0.05)
     entry.context.request_cancel("shutdown")
     assert await running == Cancelled("shutdown")
-
-
-def _fields(task: Task) -> dict[str, Any]:
-    return {field: getattr(task, field) for field in task.__struct_fields__}

@@ -134,7 +134,7 @@ async def test_a_database_that_is_away_is_waited_for_until_abandoned(
     reporter = Reporter(away, abandon=abandon)
     loop = asyncio.create_task(reporter.run())
     try:
-        report = asyncio.create_task(reporter.report(entry, Succeeded(1)))
+        report = asyncio.ensure_future(reporter.report(entry, Succeeded(1)))
         await asyncio.sleep(1.0)
         assert not report.done()  # retrying
         assert away.answers_lost.is_set()

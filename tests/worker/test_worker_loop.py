@@ -271,6 +271,69 @@ async def test_cancelling_a_running_sync_task(database_url: str, aconn: AsyncCon
     assert seen == [True]
 
 
+async def test_a_handler_that_ignores_its_cancellation_does_not_hold_the_task(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    registry = Registry()
+    started = asyncio.Event()
+    ended = asyncio.Event()
+
+    @registry.task("stubborn")
+    async def stubborn(payload: dict[str, Any], ctx: TaskContext) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await asyncio.sleep(60)  # goes on regardless
+        ended.set()
+        return "too late"
+
+    async with running_worker(database_url, registry=registry, grace=0.5) as w:
+        task_id = await client.enqueue(aconn, "stubborn")
+        await asyncio.wait_for(started.wait(), 10)
+        await client.cancel(aconn, task_id)
+        done = await finished(aconn, task_id, within=5)
+        await await_until(lambda: asyncio.sleep(0, w.running == 0), 5, "the task is let go")
+        after = await finished(aconn, await client.enqueue(aconn, "echo"))
+    assert done.status == "CANCELLED"
+    assert done.result is None
+    assert not ended.is_set()  # reported without waiting for the handler
+    assert after.status == "COMPLETED"
+
+
+async def test_a_handler_that_ends_frees_its_place_before_its_report_commits(
+    database_url: str, aconn: AsyncConn
+) -> None:
+    registry = Registry()
+    first_gate, later_gate = asyncio.Event(), asyncio.Event()
+
+    @registry.task("first")
+    async def first(payload: dict[str, Any], ctx: TaskContext) -> None:
+        await first_gate.wait()
+
+    @registry.task("later")
+    async def later(payload: dict[str, Any], ctx: TaskContext) -> None:
+        await later_gate.wait()
+
+    await client.set_concurrency(aconn, "default", None)
+    async with running_worker(database_url, registry=registry, concurrency=2):
+        blocked = await client.enqueue(aconn, "first")
+        await reaches(aconn, blocked, "RUNNING")
+        # another transaction holds the task's row: its report waits for that lock
+        async with await psycopg.AsyncConnection.connect(database_url) as holder:
+            await holder.execute("SELECT 1 FROM taskq.tasks WHERE id = %s FOR UPDATE", (blocked,))
+            first_gate.set()
+            others = [await client.enqueue(aconn, "later") for _ in range(2)]
+            # both places are free once the first handler ended, though its report waits
+            for task_id in others:
+                await reaches(aconn, task_id, "RUNNING")
+            assert (await client.get_task(aconn, blocked)).status == "RUNNING"
+            await holder.rollback()
+        later_gate.set()
+        for task_id in [blocked, *others]:
+            assert (await finished(aconn, task_id)).status == "COMPLETED"
+
+
 async def test_heartbeats_keep_the_lease_of_a_long_task(
     database_url: str, aconn: AsyncConn
 ) -> None:
@@ -428,19 +491,19 @@ async def test_outcomes_that_end_together_are_reported_in_one_call(
     def spy(name: str) -> None:
         original = getattr(client, name)
 
-        async def wrapper(conn: AsyncConn, items: list[Any]) -> list[Task]:
+        async def wrapper(conn: AsyncConn, task_ids: list[Any], *rest: Any) -> Any:
             try:
-                rows: list[Task] = await original(conn, items)
+                answer = await original(conn, task_ids, *rest)
             except Exception as error:
-                calls.append((name, len(items), type(error).__name__))
+                calls.append((name, len(task_ids), type(error).__name__))
                 raise
-            calls.append((name, len(items), "ok"))
-            return rows
+            calls.append((name, len(task_ids), "ok"))
+            return answer
 
         monkeypatch.setattr(client, name, wrapper)
 
-    spy("complete_many")
-    spy("fail_many")
+    spy("complete_encoded")
+    spy("fail_arrays")
     await client.set_concurrency(aconn, "default", None)
     async with running_worker(database_url, registry=registry, concurrency=10):
         ids = await client.enqueue_many(
@@ -463,7 +526,13 @@ async def test_outcomes_that_end_together_are_reported_in_one_call(
         for task_id in ids[1:]:
             await finished(aconn, task_id)
         stolen = await client.get_task(aconn, ids[0])
-    assert calls == [("complete_many", 4, "Conflict"), ("fail_many", 3, "ok")]
+    # the batch of four is refused as a whole, then each is reported alone
+    assert calls[0] == ("complete_encoded", 4, "Conflict")
+    assert (
+        sorted(calls[1:5])
+        == [("complete_encoded", 1, "Conflict")] + [("complete_encoded", 1, "ok")] * 3
+    )
+    assert calls[5:] == [("fail_arrays", 3, "ok")]
     assert stolen.status == "RUNNING"  # refused: not this worker's to complete
     for n, task_id in enumerate(ids[1:], start=1):
         done = await client.get_task(aconn, task_id)
