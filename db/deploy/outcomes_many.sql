@@ -1,65 +1,116 @@
--- Deploy taskq:outcomes_many to pg (reworked after v0.1.0)
--- requires: outcomes_many@v0.1.0, outcomes, enqueue, uuid_v7
+-- Deploy taskq:outcomes_many to pg (reworked after v0.2.0)
+-- requires: outcomes_many@v0.2.0, outcomes
 --
--- complete_many and fail_many keep the rules complete and fail keep:
---   taskq.complete_many(results) refuses (22023, nothing changed) an item whose result is nested
---       deeper than 64 levels; finished_at is the moment of the call.
---   taskq.fail_many(failures) refuses (22008, nothing changed) an item whose retry_delay ends
---       after 9999-12-31 UTC; its times are the moment of the call.
--- Every 22xxx they raise carries COLUMN: results or failures, or results[i] / failures[i] and
--- .<key> for item i (counted from 0; the message's #n counts from 1) (taskq._check_outcomes).
+-- The outcomes of a batch as arrays, beside the JSON forms, for workers: no JSON to check and
+-- take apart, nothing returned but what the worker reads, and one UPDATE of the slots per batch.
+--   taskq.complete_many(task_ids uuid[], lease_tokens uuid[], results jsonb[] DEFAULT NULL)
+--       completes task_ids[i] under lease_tokens[i] with results[i] (results NULL: every result
+--       NULL). Returns how many tasks it completed: all of them (cardinality(task_ids)), or it
+--       raises and changed nothing.
+--   taskq.fail_many(task_ids uuid[], lease_tokens uuid[], errors text[], retry_delays interval[]
+--       DEFAULT NULL) fails task_ids[i] with errors[i] and retry_delays[i] (NULL: backoff), as
+--       fail() does. Returns (id, status, scheduled_at) of each task, in input order.
+--   Both raise 22004 for a NULL array or a NULL id or token in it, 22023 for an array that is not
+--   one-dimensional from 1 or whose length differs from task_ids (COLUMN names the array) and for a
+--   task listed twice; complete_many 22023 for a result nested deeper than 64 levels
+--   (COLUMN results[i]); fail_many 22023 / 22008 for a retry delay that is negative or ends after
+--   9999 (COLUMN retry_delays[i]); then P0002 / 55000 naming the first task (TABLE tasks, DETAIL
+--   {"task_id", "status"}) that is not RUNNING under that lease_token. Positions i count from 1,
+--   as SQL subscripts do. Empty arrays: 0, no rows.
+--   taskq.complete_many(jsonb) and fail_many(jsonb) keep their checks, errors and rows; they and
+--   the array forms settle through taskq._complete and taskq._fail, as complete and fail do.
+--   A completion on an unlimited queue no longer notifies (see outcomes).
+--   taskq._settle_many, which only the JSON forms used, is dropped.
 BEGIN;
 
-CREATE OR REPLACE FUNCTION taskq._check_outcomes(items jsonb, call text, required text[], allowed text[])
+CREATE FUNCTION taskq._check_list(call text, field text, list anyarray, length integer)
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
 AS $$
-DECLARE
-    problem record;
-    -- the parameter the items came in, for COLUMN: complete_many(results), fail_many(failures)
-    param text := CASE _check_outcomes.call WHEN 'complete_many' THEN 'results' ELSE 'failures' END;
 BEGIN
-    IF jsonb_typeof(_check_outcomes.items) IS DISTINCT FROM 'array' THEN
-        RAISE EXCEPTION '% takes a JSON array of objects, not %', _check_outcomes.call,
-                coalesce(jsonb_typeof(_check_outcomes.items), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value', COLUMN = param;
-    END IF;
-    SELECT e.ordinal, jsonb_typeof(e.item) AS kind,
-           (SELECT k.key FROM jsonb_object_keys(CASE WHEN jsonb_typeof(e.item) = 'object' THEN e.item END) AS k (key)
-            WHERE k.key <> ALL (_check_outcomes.allowed) LIMIT 1) AS unknown,
-           (SELECT r.key FROM unnest(_check_outcomes.required) AS r (key)
-            WHERE jsonb_typeof(e.item) = 'object' AND jsonb_typeof(e.item -> r.key) IS DISTINCT FROM 'string'
-            LIMIT 1) AS missing
-    INTO problem
-    FROM jsonb_array_elements(_check_outcomes.items) WITH ORDINALITY AS e (item, ordinal)
-    WHERE jsonb_typeof(e.item) <> 'object'
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(e.item) AS k (key) WHERE k.key <> ALL (_check_outcomes.allowed))
-       OR EXISTS (SELECT 1 FROM unnest(_check_outcomes.required) AS r (key)
-                  WHERE jsonb_typeof(e.item -> r.key) IS DISTINCT FROM 'string')
-    ORDER BY e.ordinal
-    LIMIT 1;
-    IF problem.ordinal IS NULL THEN
-        RETURN;
-    ELSIF problem.kind <> 'object' THEN
-        RAISE EXCEPTION '%: item #% must be a JSON object, not %', _check_outcomes.call, problem.ordinal, problem.kind
-            USING ERRCODE = 'invalid_parameter_value', COLUMN = format('%s[%s]', param, problem.ordinal - 1);
-    ELSIF problem.unknown IS NOT NULL THEN
-        RAISE EXCEPTION '%: item #% has an unknown key "%"', _check_outcomes.call, problem.ordinal, problem.unknown
-            USING ERRCODE = 'invalid_parameter_value',
-                  COLUMN = format('%s[%s].%s', param, problem.ordinal - 1, problem.unknown),
-                  HINT = format('the keys are %s', array_to_string(_check_outcomes.allowed, ', '));
-    ELSE
-        RAISE EXCEPTION '%: item #% needs "%" as a string', _check_outcomes.call, problem.ordinal, problem.missing
-            USING ERRCODE = 'invalid_parameter_value',
-                  COLUMN = format('%s[%s].%s', param, problem.ordinal - 1, problem.missing);
+    IF _check_list.list IS NULL THEN
+        RAISE EXCEPTION '%: % must not be NULL', _check_list.call, _check_list.field
+            USING ERRCODE = 'null_value_not_allowed', COLUMN = _check_list.field;
+    ELSIF array_ndims(_check_list.list) > 1 OR array_lower(_check_list.list, 1) <> 1 THEN
+        RAISE EXCEPTION '%: % must be a one-dimensional array subscripted from 1, not %', _check_list.call,
+                _check_list.field, array_dims(_check_list.list)
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _check_list.field;
+    ELSIF cardinality(_check_list.list) <> _check_list.length THEN
+        RAISE EXCEPTION '%: % has % elements, task_ids %', _check_list.call, _check_list.field,
+                cardinality(_check_list.list), _check_list.length
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _check_list.field,
+                  HINT = 'the arrays are matched by position: one element per task';
     END IF;
 END;
 $$;
 
-COMMENT ON FUNCTION taskq._check_outcomes(jsonb, text, text[], text[]) IS
-    'Internal: the argument checks complete_many and fail_many share; raises 22023 naming the first bad item, COLUMN = results[i] / failures[i] (.key).';
+COMMENT ON FUNCTION taskq._check_list(text, text, anyarray, integer) IS
+    'Internal: an array argument of complete_many / fail_many: 22004 NULL, 22023 not one-dimensional from 1 or not of the length of task_ids; COLUMN = field.';
 
+CREATE FUNCTION taskq.complete_many(task_ids uuid[], lease_tokens uuid[], results jsonb[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+BEGIN
+    PERFORM taskq._check_list('complete_many', 'task_ids', complete_many.task_ids, cardinality(complete_many.task_ids));
+    PERFORM taskq._check_list('complete_many', 'lease_tokens', complete_many.lease_tokens,
+                              cardinality(complete_many.task_ids));
+    IF complete_many.results IS NOT NULL THEN
+        PERFORM taskq._check_list('complete_many', 'results', complete_many.results, cardinality(complete_many.task_ids));
+        PERFORM taskq._check_depth(r.result, format('results[%s]', r.ordinal), format('results[%s]', r.ordinal),
+                                   'complete_many: ')
+        FROM unnest(complete_many.results) WITH ORDINALITY AS r (result, ordinal)
+        WHERE r.result IS NOT NULL;
+    END IF;
+    IF cardinality(complete_many.task_ids) = 0 THEN
+        RETURN 0;
+    END IF;
+    PERFORM FROM taskq._complete('complete_many', complete_many.task_ids, complete_many.lease_tokens,
+                                 complete_many.results,
+                                 'only a RUNNING task can be completed, with the lease_token of its current claim (complete_many changed nothing)',
+                                 'task_ids', 'lease_tokens', false);
+    RETURN cardinality(complete_many.task_ids);
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.complete_many(uuid[], uuid[], jsonb[]) IS
+    'complete() for many tasks as arrays matched by position: task_ids[i] under lease_tokens[i] with results[i] (results NULL: no results). Returns how many were completed (all). All or nothing: 22004 / 22023 bad arrays or a task listed twice, P0002 unknown task, 55000 naming the first task not RUNNING under its lease_token.';
+
+CREATE FUNCTION taskq.fail_many(task_ids uuid[], lease_tokens uuid[], errors text[], retry_delays interval[] DEFAULT NULL)
+RETURNS TABLE (id uuid, status taskq.status, scheduled_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    -- the moment of the call, not the start of its transaction; one for the whole statement
+    moment timestamptz := clock_timestamp();
+BEGIN
+    PERFORM taskq._check_list('fail_many', 'task_ids', fail_many.task_ids, cardinality(fail_many.task_ids));
+    PERFORM taskq._check_list('fail_many', 'lease_tokens', fail_many.lease_tokens, cardinality(fail_many.task_ids));
+    PERFORM taskq._check_list('fail_many', 'errors', fail_many.errors, cardinality(fail_many.task_ids));
+    IF fail_many.retry_delays IS NOT NULL THEN
+        PERFORM taskq._check_list('fail_many', 'retry_delays', fail_many.retry_delays, cardinality(fail_many.task_ids));
+        PERFORM taskq._check_delays(moment, fail_many.retry_delays, 'fail_many: retry_delays[%1$s]', 'retry_delays[%1$s]');
+    END IF;
+    IF cardinality(fail_many.task_ids) = 0 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT f.id, f.status, f.scheduled_at
+    FROM taskq._fail('fail_many', fail_many.task_ids, fail_many.lease_tokens, fail_many.errors, fail_many.retry_delays,
+                     moment, 'only a RUNNING task can be failed, with the lease_token of its current claim (fail_many changed nothing)',
+                     'task_ids', 'lease_tokens') f;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.fail_many(uuid[], uuid[], text[], interval[]) IS
+    'fail() for many tasks as arrays matched by position: task_ids[i] under lease_tokens[i] with errors[i] and retry_delays[i] (NULL: backoff). Returns (id, status, scheduled_at) in input order. All or nothing: 22004 / 22023 bad arrays or a task listed twice, 22023 / 22008 a retry delay negative or past 9999, P0002 / 55000 as complete_many.';
 
 CREATE OR REPLACE FUNCTION taskq.complete_many(results jsonb)
 RETURNS SETOF taskq.tasks
@@ -70,9 +121,8 @@ SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     task_ids uuid[];
-    settled taskq.tasks[];
-    -- the moment of the call, not the start of its transaction
-    moment timestamptz := clock_timestamp();
+    lease_tokens uuid[];
+    outcomes jsonb[];
 BEGIN
     PERFORM taskq._check_outcomes(complete_many.results, 'complete_many',
                                   ARRAY['task_id', 'lease_token'], ARRAY['task_id', 'lease_token', 'result']);
@@ -82,35 +132,17 @@ BEGIN
     PERFORM taskq._check_depth(e.item -> 'result', 'result', format('results[%s].result', e.ordinal - 1),
                                format('complete_many: item #%s: ', e.ordinal))
     FROM jsonb_array_elements(complete_many.results) WITH ORDINALITY AS e (item, ordinal);
-    SELECT array_agg((e.item ->> 'task_id')::uuid ORDER BY e.ordinal) INTO task_ids
+    SELECT array_agg((e.item ->> 'task_id')::uuid ORDER BY e.ordinal),
+           array_agg((e.item ->> 'lease_token')::uuid ORDER BY e.ordinal),
+           array_agg(e.item -> 'result' ORDER BY e.ordinal)
+    INTO task_ids, lease_tokens, outcomes
     FROM jsonb_array_elements(complete_many.results) WITH ORDINALITY AS e (item, ordinal);
-    IF cardinality(task_ids) <> (SELECT count(DISTINCT i) FROM unnest(task_ids) AS i) THEN
-        RAISE EXCEPTION 'complete_many: a task is listed more than once'
-            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'results';
-    END IF;
-    WITH input AS (
-        SELECT (e.item ->> 'task_id')::uuid AS task_id, (e.item ->> 'lease_token')::uuid AS lease_token,
-               e.item -> 'result' AS result
-        FROM jsonb_array_elements(complete_many.results) AS e (item)
-    ), done AS (
-        UPDATE taskq.tasks t
-        SET status = 'COMPLETED',
-            finished_at = moment,
-            result = i.result,
-            lease_token = NULL,
-            lease_expires_at = NULL
-        FROM input i
-        WHERE t.id = i.task_id AND t.status = 'RUNNING' AND t.lease_token = i.lease_token
-        RETURNING t.*
-    )
-    SELECT coalesce(array_agg(d), '{}') INTO settled FROM done d;
-    RETURN QUERY SELECT * FROM taskq._settle_many('complete_many', task_ids, settled,
-        'only a RUNNING task can be completed, with the lease_token of its current claim (complete_many changed nothing)');
+    RETURN QUERY
+    SELECT * FROM taskq._complete('complete_many', task_ids, lease_tokens, outcomes,
+        'only a RUNNING task can be completed, with the lease_token of its current claim (complete_many changed nothing)',
+        'results', NULL, true);
 END;
 $$;
-
-COMMENT ON FUNCTION taskq.complete_many(jsonb) IS
-    'complete() for many tasks in one call: a JSON array of {task_id, lease_token, result?}; returns the tasks in input order. All or nothing: 22023 bad argument (a result nested deeper than 64 levels too), P0002 unknown task, 55000 naming the first task not RUNNING under that lease_token.';
 
 CREATE OR REPLACE FUNCTION taskq.fail_many(failures jsonb)
 RETURNS SETOF taskq.tasks
@@ -121,8 +153,9 @@ SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     task_ids uuid[];
-    settled taskq.tasks[];
-    negative record;
+    lease_tokens uuid[];
+    errors text[];
+    retry_delays interval[];
     -- the moment of the call, not the start of its transaction; one for the whole statement
     moment timestamptz := clock_timestamp();
 BEGIN
@@ -132,54 +165,20 @@ BEGIN
     IF jsonb_array_length(fail_many.failures) = 0 THEN
         RETURN;
     END IF;
-    SELECT array_agg((e.item ->> 'task_id')::uuid ORDER BY e.ordinal) INTO task_ids
+    SELECT array_agg((e.item ->> 'task_id')::uuid ORDER BY e.ordinal),
+           array_agg((e.item ->> 'lease_token')::uuid ORDER BY e.ordinal),
+           array_agg(e.item ->> 'error' ORDER BY e.ordinal),
+           array_agg((e.item ->> 'retry_delay')::interval ORDER BY e.ordinal)
+    INTO task_ids, lease_tokens, errors, retry_delays
     FROM jsonb_array_elements(fail_many.failures) WITH ORDINALITY AS e (item, ordinal);
-    IF cardinality(task_ids) <> (SELECT count(DISTINCT i) FROM unnest(task_ids) AS i) THEN
-        RAISE EXCEPTION 'fail_many: a task is listed more than once'
-            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'failures';
-    END IF;
-    SELECT e.ordinal, e.item ->> 'retry_delay' AS delay INTO negative
-    FROM jsonb_array_elements(fail_many.failures) WITH ORDINALITY AS e (item, ordinal)
-    WHERE (e.item ->> 'retry_delay')::interval < interval '0'
-    ORDER BY e.ordinal
-    LIMIT 1;
-    IF negative.ordinal IS NOT NULL THEN
-        RAISE EXCEPTION 'fail_many: item #%: retry_delay must not be negative, not %', negative.ordinal, negative.delay
-            USING ERRCODE = 'invalid_parameter_value', COLUMN = format('failures[%s].retry_delay', negative.ordinal - 1);
-    END IF;
-    PERFORM taskq._check_until(moment, (e.item ->> 'retry_delay')::interval,
-                               format('fail_many: item #%s: retry_delay', e.ordinal),
-                               format('failures[%s].retry_delay', e.ordinal - 1))
-    FROM jsonb_array_elements(fail_many.failures) WITH ORDINALITY AS e (item, ordinal)
-    WHERE e.item ? 'retry_delay';
-    WITH input AS (
-        SELECT (e.item ->> 'task_id')::uuid AS task_id, (e.item ->> 'lease_token')::uuid AS lease_token,
-               e.item ->> 'error' AS error, (e.item ->> 'retry_delay')::interval AS retry_delay
-        FROM jsonb_array_elements(fail_many.failures) AS e (item)
-    ), failed AS (
-        -- the same outcome as taskq.fail(), row by row
-        UPDATE taskq.tasks t
-        SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
-            scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
-                                THEN moment + coalesce(i.retry_delay, taskq.backoff(t.attempts))
-                                ELSE t.scheduled_at END,
-            finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
-                               THEN NULL ELSE moment END,
-            last_error = i.error,
-            errors = t.errors || jsonb_build_object('attempt', t.attempts, 'at', moment, 'error', i.error),
-            lease_token = NULL,
-            lease_expires_at = NULL
-        FROM input i
-        WHERE t.id = i.task_id AND t.status = 'RUNNING' AND t.lease_token = i.lease_token
-        RETURNING t.*
-    )
-    SELECT coalesce(array_agg(f), '{}') INTO settled FROM failed f;
-    RETURN QUERY SELECT * FROM taskq._settle_many('fail_many', task_ids, settled,
-        'only a RUNNING task can be failed, with the lease_token of its current claim (fail_many changed nothing)');
+    PERFORM taskq._check_delays(moment, retry_delays, 'fail_many: item #%1$s: retry_delay', 'failures[%2$s].retry_delay');
+    RETURN QUERY
+    SELECT * FROM taskq._fail('fail_many', task_ids, lease_tokens, errors, retry_delays, moment,
+        'only a RUNNING task can be failed, with the lease_token of its current claim (fail_many changed nothing)',
+        'failures', NULL);
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.fail_many(jsonb) IS
-    'fail() for many tasks in one call: a JSON array of {task_id, lease_token, error, retry_delay?}; returns the tasks in input order. All or nothing: 22023 bad argument, 22008 a retry_delay that ends after 9999, P0002 unknown task, 55000 naming the first task not RUNNING under that lease_token.';
+DROP FUNCTION taskq._settle_many(text, uuid[], taskq.tasks[], text);
 
 COMMIT;

@@ -24,6 +24,14 @@ RUNNING_MOVING = "SELECT count(*) FROM taskq.tasks WHERE queue = 'moving' AND st
 DEADLINE = 60.0
 
 
+def lean_claim(conn: Conn, worker: UUID, queue: str, batch_size: int) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT id, lease_token FROM taskq.claim(%s, ARRAY[%s], batch_size => %s)",
+        (worker, queue, batch_size),
+    )
+    return [{"id": task_id, "lease_token": token} for task_id, token in cur.fetchall()]
+
+
 class Peak:
     """The number of tasks held at once, as the claimers see it, and its peak."""
 
@@ -39,10 +47,12 @@ class Peak:
 
 
 def drain(
-    database_url: str, queue: str, total: int, hold: float, batch_size: int
+    database_url: str, queue: str, total: int, hold: float, batch_size: int, lean: bool = False
 ) -> tuple[list[UUID], Peak, int]:
     """CLAIMERS threads claim, hold, complete until every task is done; a sampler watches the
-    committed RUNNING count. Returns every claimed id, the claimers' peak and the sampled peak."""
+    committed RUNNING count. Returns every claimed id, the claimers' peak and the sampled peak.
+    lean: claim with taskq.claim and complete a batch with complete_many over arrays (bound as
+    text[], as a worker may), instead of claim_next and complete one by one."""
     claimed: list[UUID] = []
     claimed_lock = threading.Lock()
     peak = Peak()
@@ -57,7 +67,11 @@ def drain(
                 worker = one(conn, "SELECT taskq.register_worker(%s)", (f"claimer-{index}",))
                 barrier.wait()
                 while not stop.is_set():
-                    rows = claim(conn, worker, queues=[queue], batch_size=batch_size)
+                    rows = (
+                        lean_claim(conn, worker, queue, batch_size)
+                        if lean
+                        else claim(conn, worker, queues=[queue], batch_size=batch_size)
+                    )
                     if not rows:
                         time.sleep(0.002)
                         continue
@@ -66,6 +80,17 @@ def drain(
                         claimed.extend(r["id"] for r in rows)
                     time.sleep(hold)
                     peak.add(-len(rows))
+                    if lean:
+                        conn.execute(
+                            "SELECT taskq.complete_many(%s::text[]::uuid[], %s::text[]::uuid[],"
+                            " %s::text[]::jsonb[])",
+                            (
+                                [str(r["id"]) for r in rows],
+                                [str(r["lease_token"]) for r in rows],
+                                ['{"ok": 1}'] * len(rows),
+                            ),
+                        )
+                        continue
                     for r in rows:
                         conn.execute("SELECT taskq.complete(%s, %s)", (r["id"], r["lease_token"]))
         except BaseException as error:

@@ -152,7 +152,8 @@ def test_complete_many_refuses_bad_arguments(conn: Conn, worker_id: UUID) -> Non
 
 
 def test_complete_many_notifies_the_queue(conn: Conn, worker_id: UUID, database_url: str) -> None:
-    rows = claimed(conn, worker_id, 2, queue="told")
+    # a slot-limited queue: the freed slots are what a waiting claim needs
+    rows = claimed(conn, worker_id, 2, queue="told", limited=True)
     with psycopg.connect(database_url, autocommit=True) as listener:
         listener.execute("LISTEN taskq")
         complete_many(conn, [item(r) for r in rows])

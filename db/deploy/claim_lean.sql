@@ -1,0 +1,45 @@
+-- Deploy taskq:claim_lean to pg
+-- requires: claim
+--
+-- taskq.claim(worker_id, queues, names, lease, batch_size) RETURNS SETOF taskq.claimed: the
+-- claim of claim_next (the same statement, order, settings, errors and NOTIFYs: it calls it),
+-- returning only what a worker reads: id, queue, name, payload, priority, attempts,
+-- max_attempts, lease_token, lease_expires_at. The server then encodes 9 columns a task, not 20,
+-- and the worker decodes them.
+BEGIN;
+
+CREATE TYPE taskq.claimed AS (
+    id               uuid,
+    queue            text,
+    name             text,
+    payload          jsonb,
+    priority         taskq.priority,
+    attempts         integer,
+    max_attempts     integer,
+    lease_token      uuid,
+    lease_expires_at timestamptz
+);
+
+COMMENT ON TYPE taskq.claimed IS 'A claimed task as taskq.claim returns it: what a worker needs to run it and report.';
+
+CREATE FUNCTION taskq.claim(
+    worker_id uuid,
+    queues text[] DEFAULT NULL,
+    names text[] DEFAULT NULL,
+    lease interval DEFAULT '30 seconds',
+    batch_size integer DEFAULT 1
+)
+RETURNS SETOF taskq.claimed
+LANGUAGE sql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    SELECT c.id, c.queue, c.name, c.payload, c.priority, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at
+    FROM taskq.claim_next(claim.worker_id, claim.queues, claim.names, claim.lease, claim.batch_size) c
+$$;
+
+COMMENT ON FUNCTION taskq.claim(uuid, text[], text[], interval, integer) IS
+    'claim_next, returning the 9 columns a worker reads (taskq.claimed): id, queue, name, payload, priority, attempts, max_attempts, lease_token, lease_expires_at. Same order and errors.';
+
+COMMIT;
