@@ -390,11 +390,24 @@ async def test_a_scheduled_task_starts_within_a_second_of_its_time(
 async def test_claims_fill_the_free_capacity_and_never_exceed_it(
     database_url: str, aconn: AsyncConn
 ) -> None:
+    registry = Registry()
+    now_running = peak_handlers = 0
+
+    @registry.task("counted")
+    async def counted(payload: dict[str, Any], ctx: TaskContext) -> None:
+        nonlocal now_running, peak_handlers
+        now_running += 1
+        peak_handlers = max(peak_handlers, now_running)
+        try:
+            await asyncio.sleep(0.4)
+        finally:
+            now_running -= 1
+
     await client.set_concurrency(aconn, "wide", None)  # only the worker's capacity limits
-    async with running_worker(database_url, queues=["wide"], concurrency=3) as w:
-        ids = [
-            await client.enqueue(aconn, "sleep", {"seconds": 0.4}, queue="wide") for _ in range(7)
-        ]
+    async with running_worker(
+        database_url, queues=["wide"], concurrency=3, registry=registry
+    ) as w:
+        ids = [await client.enqueue(aconn, "counted", queue="wide") for _ in range(7)]
         peak_local = peak_db = 0
         deadline = asyncio.get_running_loop().time() + 20
         while asyncio.get_running_loop().time() < deadline:
@@ -404,8 +417,10 @@ async def test_claims_fill_the_free_capacity_and_never_exceed_it(
             if stats.completed == len(ids):
                 break
             await asyncio.sleep(0.01)
-    assert peak_db == 3
-    assert peak_local == 3
+    assert peak_handlers == 3  # the capacity filled, never exceeded
+    # held: the handlers that run, and fewer than 3 more whose outcome waits to be reported
+    assert 3 <= peak_local <= 5
+    assert 3 <= peak_db <= 5
     for task_id in ids:
         assert (await client.get_task(aconn, task_id)).status == "COMPLETED"
 
