@@ -404,9 +404,7 @@ async def test_claims_fill_the_free_capacity_and_never_exceed_it(
             now_running -= 1
 
     await client.set_concurrency(aconn, "wide", None)  # only the worker's capacity limits
-    async with running_worker(
-        database_url, queues=["wide"], concurrency=3, registry=registry
-    ) as w:
+    async with running_worker(database_url, queues=["wide"], concurrency=3, registry=registry) as w:
         ids = [await client.enqueue(aconn, "counted", queue="wide") for _ in range(7)]
         peak_local = peak_db = 0
         deadline = asyncio.get_running_loop().time() + 20
