@@ -105,6 +105,10 @@ class Claimer:
                     # Let the new tasks reach their handlers before this loop's next query.
                     await asyncio.sleep(0)
                     await asyncio.sleep(0)
+                if self.wake.is_set():
+                    # Woken while claiming (a handler ended, its outcome was stored and freed a
+                    # slot): claim again first; the schedule is read once the loop is quiet.
+                    continue
                 # The tasks run already; now, when does the next scheduled one fall due?
                 try:
                     wait = await self.db(client.seconds_until_due, self.queues)
