@@ -1,8 +1,9 @@
 """The array form of enqueue_many: taskq.enqueue_many(names, payloads, queues, priorities,
-scheduled_ats, max_attempts)."""
+scheduled_ats, max_attempts), and taskq.client.enqueue_many, which calls it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -11,6 +12,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from taskq import client
+from taskq.errors import InvalidArgument
 from tests.sql.conftest import Conn, one, raises_sqlstate, task
 
 ARRAYS = (
@@ -206,3 +209,73 @@ def test_the_first_bad_element_is_named(conn: Conn) -> None:
 def test_a_bad_priority_is_the_enum_s_error(conn: Conn) -> None:
     with raises_sqlstate("22P02", "URGENT"):
         arrays(conn, names=["a"], priorities=["URGENT"])
+
+
+# --- taskq.client.enqueue_many -------------------------------------------------------------------
+def run(database_url: str, tasks: list[Any]) -> list[UUID]:
+    async def go() -> list[UUID]:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as aconn:
+            return await client.enqueue_many(aconn, tasks)
+
+    return asyncio.run(go())
+
+
+def test_client_enqueue_many(conn: Conn, database_url: str) -> None:
+    at = datetime(2031, 5, 1, 12, tzinfo=UTC)
+    tasks: list[Any] = [{"name": f"t{i}"} for i in range(50)]
+    tasks[3] = {
+        "name": "all",
+        "payload": {"k": [1]},
+        "queue": "c",
+        "priority": "LOW",
+        "scheduled_at": at,
+        "max_attempts": 9,
+    }
+    tasks[4] = {"name": "text time", "scheduled_at": "2031-05-01T12:00:00Z", "payload": None}
+    ids = run(database_url, tasks)
+    assert len(ids) == 50
+    assert ids == sorted(ids)
+    row = task(conn, ids[3])
+    assert (
+        row["payload"],
+        row["queue"],
+        row["priority"],
+        row["scheduled_at"],
+        row["max_attempts"],
+    ) == (
+        {"k": [1]},
+        "c",
+        "LOW",
+        at,
+        9,
+    )
+    assert task(conn, ids[4])["scheduled_at"] == at
+    assert [task(conn, i)["name"] for i in ids[:3]] == ["t0", "t1", "t2"]
+    assert run(database_url, []) == []
+
+
+@pytest.mark.parametrize(
+    ("tasks", "sqlstate", "field"),
+    [
+        ([{"name": "x"}, {"name": ""}], "22023", "tasks[1].name"),
+        ([{"name": "x"}, {}], "22004", "tasks[1].name"),
+        ([{"name": "x", "payload": [1]}], "22023", "tasks[0].payload"),
+        ([{"name": "x"}, {"name": "y", "queue": " "}], "22023", "tasks[1].queue"),
+        ([{"name": "x", "max_attempts": 0}], "22023", "tasks[0].max_attempts"),
+        ([{"name": "x", "scheduled_at": "infinity"}], "22008", "tasks[0].scheduled_at"),
+        # what only the JSON form refuses by name
+        ([{"name": "x"}, {"name": "y", "colour": "red"}], "22023", "tasks[1].colour"),
+        ([{"name": "x"}, 3], "22023", "tasks[1]"),
+        ([{"name": 5}], "22023", "tasks[0].name"),
+        ([{"name": "x", "max_attempts": True}], "22023", "tasks[0].max_attempts"),
+        # as the JSON form has always said it: a JSON number that is no integer
+        ([{"name": "x", "max_attempts": 2.5}], "22P02", None),
+    ],
+)
+def test_client_errors_name_the_task_and_key(
+    conn: Conn, database_url: str, tasks: list[Any], sqlstate: str, field: str | None
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        run(database_url, tasks)
+    assert (info.value.sqlstate, info.value.field) == (sqlstate, field), info.value.message
+    assert count(conn) == 0
