@@ -128,7 +128,7 @@ def _enqueues(ax: Any, r: Recorder) -> None:
             "taskq",
             [
                 _value(r.best("taskq", "enqueue", via="client")),
-                _value(r.best("taskq", "enqueue_many")),
+                _value(r.best("taskq", "enqueue_many", via="client")),
             ],
         ),
         (

@@ -46,6 +46,7 @@ class Figure:
 # the settings printed in the terminal table, in this order, with short names
 SHOWN_SETTINGS = {
     "via": "via",
+    "calls": "calls",
     "clients": "clients",
     "processes": "processes",
     "concurrency": "concurrency",

@@ -12,11 +12,14 @@ from typing import Any
 from bench.common import Figure, Recorder
 
 SYSTEM_ORDER = ["floor", "taskq", "pgqueuer", "procrastinate"]
+# the worker's VmRSS after 100,000 tasks in the run the README published before the lean
+# worker loop (taskq ec67c89): what the memory figure is read beside
+PREVIOUS_WORKER_MIB = 51.2
 
 
 @dataclass
 class Target:
-    """One target of issue 6, evaluated on figures of the same run."""
+    """One target of issue 11 (or a context line, goal "-"), evaluated on figures of one run."""
 
     name: str
     goal: str
@@ -121,7 +124,8 @@ def _ratio(a: Figure | None, b: Figure | None) -> float | None:
 
 
 def evaluate(recorder: Recorder) -> list[Target]:
-    """The targets of issue 6, from the figures of this run."""
+    """The targets of issue 11, from the figures of this run, and context lines that explain
+    them (goal "-": no target, a ratio or figure to read beside the targets)."""
     targets: list[Target] = []
 
     drain1 = recorder.best("taskq", "drain", processes=1)
@@ -140,30 +144,42 @@ def evaluate(recorder: Recorder) -> list[Target]:
             )
         )
 
+    def context(label: str, mine: Figure | None, other: Figure | None) -> None:
+        ratio = _ratio(mine, other)
+        if ratio is not None and mine is not None and other is not None:
+            targets.append(
+                Target(
+                    f"(context) {label}",
+                    "-",
+                    f"{ratio:.2f}x ({mine.value:,.0f} vs {other.value:,.0f} {other.unit})",
+                    None,
+                )
+            )
+
     ratio_target(
         "drain, 1 process: taskq / PgQueuer best",
-        1.5,
+        2.0,
         drain1,
         recorder.best("pgqueuer", "drain", processes=1),
     )
     ratio_target(
-        "drain, 1 process: taskq / Procrastinate best",
-        20,
-        drain1,
-        recorder.best("procrastinate", "drain", processes=1),
+        "drain, 2 processes: taskq / PgQueuer best",
+        1.3,
+        recorder.best("taskq", "drain", processes=2),
+        recorder.best("pgqueuer", "drain", processes=2),
     )
-    # the floor is compared at the worker's batch size: a worker claims up to its concurrency
-    floor = recorder.best("floor", "claim", clients=1, batch_size=50)
+    slotted = recorder.best("taskq", "drain (slot-limited queue)")
     ratio_target(
-        "drain, 1 process: taskq / floor claim (batch 50)",
-        0.7,
-        recorder.best("taskq", "drain", processes=1, batch_size=50),
-        floor,
+        f"drain, 1 process: {slotted.settings['slots'] if slotted else 200}-slot queue / "
+        "unlimited queue",
+        0.8,
+        slotted,
+        drain1,
     )
     ratio_target(
         "enqueue_many / PgQueuer batch enqueue",
         1.5,
-        recorder.best("taskq", "enqueue_many"),
+        recorder.best("taskq", "enqueue_many", via="client"),
         recorder.best("pgqueuer", "enqueue batch"),
     )
     ratio_target(
@@ -173,34 +189,45 @@ def evaluate(recorder: Recorder) -> list[Target]:
         recorder.best("pgqueuer", "enqueue"),
     )
 
-    # context, not targets: where the drain's time goes
-    for label, mine, other in (
-        (
-            "(context) taskq SQL claim+complete_many / floor claim+complete, batch 50",
-            recorder.best("taskq", "claim+complete_many (SQL)", clients=1),
-            recorder.best("floor", "claim+complete", clients=1),
-        ),
-        (
-            "(context) client batch loop / PgQueuer best, 1 process",
-            recorder.best("taskq", "drain (client batch loop)"),
-            recorder.best("pgqueuer", "drain", processes=1),
-        ),
-        (
-            "(context) taskq worker / client batch loop, 1 process",
-            recorder.best("taskq", "drain", processes=1),
-            recorder.best("taskq", "drain (client batch loop)"),
-        ),
-    ):
-        ratio = _ratio(mine, other)
-        if ratio is not None and mine is not None and other is not None:
-            targets.append(
-                Target(
-                    label,
-                    "-",
-                    f"{ratio:.2f}x ({mine.value:,.0f} vs {other.value:,.0f} {other.unit})",
-                    None,
-                )
-            )
+    context(
+        "enqueue_many: the client (array form) / the JSON form",
+        recorder.best("taskq", "enqueue_many", via="client"),
+        recorder.best("taskq", "enqueue_many", via="enqueue_many(jsonb)"),
+    )
+    # context, not targets: the peers and the floor, and where the drain's time goes
+    context(
+        "drain, 1 process: taskq / Procrastinate best",
+        drain1,
+        recorder.best("procrastinate", "drain", processes=1),
+    )
+    # the floor is compared at the worker's batch size: a worker claims up to its concurrency
+    context(
+        "drain, 1 process: taskq / floor claim (batch 50)",
+        recorder.best("taskq", "drain", processes=1, batch_size=50),
+        recorder.best("floor", "claim", clients=1, batch_size=50),
+    )
+    today = "claim_next + complete_many(jsonb)"
+    lean = "claim + complete_many(arrays)"
+    context(
+        "taskq SQL claim+complete_many / floor claim+complete, batch 50",
+        recorder.best("taskq", "claim+complete_many (SQL)", clients=1, calls=today),
+        recorder.best("floor", "claim+complete", clients=1),
+    )
+    context(
+        "taskq SQL, lean calls (claim + complete_many(arrays)) / claim_next + complete_many(jsonb)",
+        recorder.best("taskq", "claim+complete_many (SQL)", clients=1, calls=lean),
+        recorder.best("taskq", "claim+complete_many (SQL)", clients=1, calls=today),
+    )
+    context(
+        "client batch loop / PgQueuer best, 1 process",
+        recorder.best("taskq", "drain (client batch loop)"),
+        recorder.best("pgqueuer", "drain", processes=1),
+    )
+    context(
+        "taskq worker / client batch loop, 1 process",
+        drain1,
+        recorder.best("taskq", "drain (client batch loop)"),
+    )
 
     latency = recorder.best("taskq", "enqueue-to-start latency")
     if latency is None:
@@ -297,6 +324,17 @@ def evaluate(recorder: Recorder) -> list[Target]:
                 "-",
                 f"{fig.detail['p99'] / small.detail['p99']:.2f}x "
                 f"({fig.detail['p99']:.2f} vs {small.detail['p99']:.2f} ms)",
+                None,
+            )
+        )
+    memory = recorder.best("taskq", "worker memory")
+    if memory is not None:
+        targets.append(
+            Target(
+                f"(context) worker memory after {memory.settings.get('count', 0):,} tasks",
+                "-",
+                f"{memory.value:.1f} MiB (peak {memory.detail.get('peak_mib', math.nan):.1f}); "
+                f"{PREVIOUS_WORKER_MIB} MiB before the lean worker loop",
                 None,
             )
         )

@@ -29,6 +29,8 @@ class Scale:
     pgqueuer_batch: tuple[int, ...] = (10, 50, 100)
     procrastinate_concurrency: tuple[int, ...] = (1, 10, 50)
     procrastinate_tasks: int = 3_000
+    # the drain on a slot-limited queue: its number of slots
+    drain_slots: int = 200
     # slots: a queue with 2 slots and 50 ms tasks
     slot_tasks: int = 400
     slot_count: int = 2

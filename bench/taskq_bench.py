@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from bench.common import (
     REPO,
@@ -92,7 +93,7 @@ def _log_file(name: str) -> Path:
 
 # --- enqueue -----------------------------------------------------------------------------------
 def enqueue_steps(scale: Scale) -> int:
-    return 3
+    return 4
 
 
 def run_enqueue(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress) -> None:
@@ -114,25 +115,35 @@ def run_enqueue(server: BenchServer, recorder: Recorder, scale: Scale, progress:
         _enqueue_pgbench(server, url, recorder, scale)
         progress.advance()
 
-        progress.start("taskq: enqueue_many, batches of 1,000")
         total = scale.enqueue_many_batches * scale.enqueue_many_size
-        seconds = asyncio.run(
-            _enqueue_many(url, scale.enqueue_many_batches, scale.enqueue_many_size)
-        )
-        recorder.add(
-            "taskq",
-            "enqueue_many",
-            round(total / seconds, 1),
-            "tasks/s",
-            {
-                "via": "client",
-                "clients": 1,
-                "batch_size": scale.enqueue_many_size,
-                "count": total,
-            },
-            {"seconds": round(seconds, 3), "driver": f"psycopg {psycopg.__version__}"},
-        )
-        progress.advance()
+        for json_form in (False, True):
+            form = "the JSON form" if json_form else "the client"
+            progress.start(f"taskq: enqueue_many, batches of 1,000, {form}")
+            seconds = asyncio.run(
+                _enqueue_many(
+                    url, scale.enqueue_many_batches, scale.enqueue_many_size, json_form=json_form
+                )
+            )
+            recorder.add(
+                "taskq",
+                "enqueue_many",
+                round(total / seconds, 1),
+                "tasks/s",
+                {
+                    "via": "enqueue_many(jsonb)" if json_form else "client",
+                    "clients": 1,
+                    "batch_size": scale.enqueue_many_size,
+                    "count": total,
+                },
+                {
+                    "seconds": round(seconds, 3),
+                    "driver": f"psycopg {psycopg.__version__}",
+                    "what": "taskq.enqueue_many(tasks jsonb), the JSON form, from psycopg"
+                    if json_form
+                    else "taskq.client.enqueue_many (the array form of taskq.enqueue_many)",
+                },
+            )
+            progress.advance()
     finally:
         server.drop_database(url)
 
@@ -146,13 +157,20 @@ async def _enqueue_single(url: str, count: int) -> float:
         return time.perf_counter() - started
 
 
-async def _enqueue_many(url: str, batches: int, size: int) -> float:
+async def _enqueue_many(url: str, batches: int, size: int, *, json_form: bool = False) -> float:
     tasks = [{"name": "bench.noop", "queue": QUEUE} for _ in range(size)]
+
+    async def json_call(conn: psycopg.AsyncConnection[Any], tasks: Any) -> list[Any]:
+        cursor = await conn.execute(client.ENQUEUE_MANY_JSON, {"tasks": Jsonb(tasks)})
+        return await cursor.fetchall()
+
+    call = json_call if json_form else client.enqueue_many
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await client.enqueue(conn, "bench.noop", queue=QUEUE)
+        await call(conn, tasks)  # warm-up: the function's plans are cached from here on
         started = time.perf_counter()
         for _ in range(batches):
-            ids = await client.enqueue_many(conn, tasks)
+            ids = await call(conn, tasks)
             if len(ids) != size:
                 raise BenchError(f"enqueue_many returned {len(ids)} ids for {size} tasks")
         return time.perf_counter() - started
@@ -254,7 +272,7 @@ def _post(connection: http.client.HTTPConnection, body: bytes, headers: dict[str
 
 # --- drains ------------------------------------------------------------------------------------
 def drain_steps(scale: Scale) -> int:
-    return 2 * len(scale.taskq_concurrency) + len(scale.floor_drain_clients) + 1
+    return 2 * len(scale.taskq_concurrency) + 2 * len(scale.floor_drain_clients) + 2
 
 
 CLAIM_COMPLETE_MANY = """
@@ -268,14 +286,43 @@ FROM claimed c
 SELECT count(*) FROM taskq.complete_many(:done::jsonb);
 """
 
+# The lean calls, where the schema has them: a claim that returns only what a worker needs and
+# complete_many over arrays matched by position, returning a count.
+LEAN_CALLS = (
+    "taskq.claim(uuid, text[], text[], interval, integer)",
+    "taskq.complete_many(uuid[], uuid[], jsonb[])",
+)
+CLAIM_COMPLETE_MANY_LEAN = """
+WITH claimed AS (
+    SELECT c.id, c.lease_token FROM taskq.claim(:worker_id, ARRAY['bench'], NULL,
+                                                '30 seconds', :batch) c
+)
+SELECT array_agg(c.id)::text AS ids, array_agg(c.lease_token)::text AS tokens FROM claimed c
+\\gset
+SELECT taskq.complete_many(:ids::uuid[], :tokens::uuid[]);
+"""
+
 
 def run_drain(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress) -> None:
+    lean = _has_lean_calls(server)
     for clients in scale.floor_drain_clients:
         progress.start(
             f"taskq: claim_next + complete_many from pgbench, {clients} client(s), "
             f"batch {scale.drain_batch}"
         )
         _sql_drain(server, recorder, scale, clients)
+        progress.advance()
+        if lean:
+            progress.start(
+                f"taskq: claim + complete_many(arrays) from pgbench, {clients} client(s), "
+                f"batch {scale.drain_batch}"
+            )
+            _sql_drain(server, recorder, scale, clients, lean=True)
+        else:
+            recorder.notes.append(
+                "claim+complete_many (SQL), lean form: not measured, the schema has no "
+                + " / ".join(LEAN_CALLS)
+            )
         progress.advance()
     progress.start(f"taskq: drain {scale.drain_tasks:,} tasks, the client's batch loop")
     result = asyncio.run(_client_loop_drain(server, scale.drain_tasks, scale.drain_batch))
@@ -322,10 +369,62 @@ def run_drain(server: BenchServer, recorder: Recorder, scale: Scale, progress: P
                 result.detail(),
             )
             progress.advance()
+    _slot_limited_drain(server, recorder, scale, progress)
 
 
-def _sql_drain(server: BenchServer, recorder: Recorder, scale: Scale, clients: int) -> None:
-    """taskq's SQL alone, as the floor's claim+complete is measured: no Python, no handler."""
+def _slot_limited_drain(
+    server: BenchServer, recorder: Recorder, scale: Scale, progress: Progress
+) -> None:
+    """The unlimited drain's recipe on a queue with slots, one process, at the concurrency that
+    drained the unlimited queue fastest in this run: what a concurrency limit costs."""
+    best = recorder.best("taskq", "drain", processes=1, queue="unlimited")
+    concurrency = int(best.settings["concurrency"]) if best else max(scale.taskq_concurrency)
+    slots = scale.drain_slots
+    progress.start(
+        f"taskq: drain {scale.drain_tasks:,} tasks, 1 process, concurrency {concurrency}, "
+        f"a queue of {slots} slots"
+    )
+    result = drain_taskq(server, scale.drain_tasks, 1, concurrency, queue_concurrency=slots)
+    recorder.add(
+        "taskq",
+        "drain (slot-limited queue)",
+        round(result.rate, 1),
+        "tasks/s",
+        {
+            "processes": 1,
+            "concurrency": concurrency,
+            "batch_size": concurrency,
+            "count": scale.drain_tasks,
+            "slots": slots,
+            "queue": f"{slots} slots",
+        },
+        {
+            **result.detail(),
+            "what": "the unlimited drain's recipe on a queue with set_concurrency(queue, "
+            f"{slots}), at the best concurrency of the 1-process unlimited drain of this run",
+        },
+    )
+    progress.advance()
+
+
+def _has_lean_calls(server: BenchServer) -> bool:
+    url = server.create_database("leancheck", taskq=True)
+    try:
+        found = _sql(
+            url,
+            "SELECT bool_and(to_regprocedure(f) IS NOT NULL) FROM unnest(%s::text[]) AS f",
+            (list(LEAN_CALLS),),
+        )
+    finally:
+        server.drop_database(url)
+    return bool(found)
+
+
+def _sql_drain(
+    server: BenchServer, recorder: Recorder, scale: Scale, clients: int, *, lean: bool = False
+) -> None:
+    """taskq's SQL alone, as the floor's claim+complete is measured: no Python, no handler.
+    ``lean``: taskq.claim and complete_many over arrays instead of claim_next and the JSON form."""
     import tempfile
 
     from bench.floor import _parse, _pgbench
@@ -348,7 +447,8 @@ def _sql_drain(server: BenchServer, recorder: Recorder, scale: Scale, clients: i
             worker_id = row[0]
         with tempfile.TemporaryDirectory(prefix="taskq-bench-sql-") as folder:
             script = Path(folder) / "claim_complete_many.sql"
-            script.write_text(CLAIM_COMPLETE_MANY.replace(":worker_id", f"'{worker_id}'"))
+            text = CLAIM_COMPLETE_MANY_LEAN if lean else CLAIM_COMPLETE_MANY
+            script.write_text(text.replace(":worker_id", f"'{worker_id}'"))
             output = _pgbench(server, url, script, clients, per_client, batch)
         tps, done = _parse(output, "taskq claim+complete_many")
         completed = _sql(url, "SELECT count(*) FROM taskq.tasks WHERE status = 'COMPLETED'")
@@ -361,11 +461,24 @@ def _sql_drain(server: BenchServer, recorder: Recorder, scale: Scale, clients: i
         "claim+complete_many (SQL)",
         round(tps * batch, 1),
         "tasks/s",
-        {"via": "pgbench", "clients": clients, "batch_size": batch, "count": completed},
+        {
+            "via": "pgbench",
+            "clients": clients,
+            "batch_size": batch,
+            "count": completed,
+            "calls": "claim + complete_many(arrays)"
+            if lean
+            else "claim_next + complete_many(jsonb)",
+        },
         {
             "transactions_per_second": round(tps, 1),
-            "what": "claim_next(batch) then complete_many of the batch, from pgbench: the SQL "
-            "engine's drain rate without Python, beside the floor's claim+complete",
+            "what": (
+                "taskq.claim(batch) then complete_many(task_ids, lease_tokens) of the batch"
+                if lean
+                else "claim_next(batch) then complete_many of the batch"
+            )
+            + ", from pgbench: the SQL engine's drain rate without Python, beside the "
+            "floor's claim+complete",
         },
     )
 

@@ -14,6 +14,7 @@ PUBLIC_FUNCTIONS = [
     "taskq.uuid_v7(timestamptz)",
     "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer)",
     "taskq.enqueue_many(jsonb)",
+    "taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[])",
     "taskq.claim_next(uuid, text[], text[], interval, integer)",
     "taskq.complete(uuid, uuid, jsonb)",
     "taskq.fail(uuid, uuid, text, interval, timestamptz)",
