@@ -311,6 +311,17 @@ def test_fail_many_notifies_a_requeued_unlimited_queue(
     assert payloads == []
 
 
+def test_complete_on_an_unlimited_queue_sends_no_notify(
+    conn: Conn, worker_id: UUID, database_url: str
+) -> None:
+    conn.execute("SELECT taskq.set_concurrency('free', NULL)")
+    [row] = claimed(conn, worker_id, 1, "free")
+    sql = "SELECT taskq.complete(%s, %s)"
+    assert notes_of(database_url, conn, sql, (row["id"], row["lease_token"])) == []
+    [limited] = claimed(conn, worker_id, 1, "limited")
+    assert notes_of(database_url, conn, sql, (limited["id"], limited["lease_token"])) == ["limited"]
+
+
 def test_excess_slots_dropped_after_the_limit_is_lowered(
     conn: Conn, worker_id: UUID, database_url: str
 ) -> None:
