@@ -88,3 +88,37 @@ def test_a_claim_beside_many_finished_tasks_reads_the_claimable_index(
     assert task["id"] == oldest
     assert after["tasks_claimable"] == before["tasks_claimable"] + 1
     assert after["tasks_scheduled"] == before["tasks_scheduled"]
+
+
+def index_reads(conn: Conn) -> dict[str, int]:
+    """Index entries read so far, per claimable index."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    conn.execute("SELECT 1")  # the flush happens when this session goes idle
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = conn.execute(
+        "SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes"
+        " WHERE indexrelname IN ('tasks_claimable', 'tasks_claimable_by_name')"
+    ).fetchall()
+    return {str(name): int(read) for name, read in rows}
+
+
+def test_a_claim_of_names_the_queue_lacks_reads_no_backlog_when_one_name_fills_the_table(
+    conn: Conn, worker_id: UUID
+) -> None:
+    # One application's tasks: a single name in the table, so ANALYZE counts one distinct name.
+    # A worker also handles the built-ins, which the queue does not hold.
+    conn.execute("SELECT taskq.set_concurrency('one', NULL)")
+    conn.execute(
+        "INSERT INTO taskq.tasks (queue, name) SELECT 'one', 'only' FROM generate_series(1, %s)",
+        (QUEUED * 5,),
+    )
+    conn.execute("VACUUM ANALYZE taskq.tasks")
+    before = index_reads(conn)
+    tasks = claim(
+        conn, worker_id, queues=["one"], names=["only", "echo", "sleep", "fail"], batch_size=10
+    )
+    after = index_reads(conn)
+    assert len(tasks) == 10
+    assert after["tasks_claimable"] == before["tasks_claimable"]
+    # the ten claimed and the next entry of each index search, not the backlog of 10,000
+    assert after["tasks_claimable_by_name"] - before["tasks_claimable_by_name"] < 100
