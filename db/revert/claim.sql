@@ -1,53 +1,9 @@
--- Revert taskq:claim from pg: back to v0.1.0's claim_next (with the settings of claim_index_order).
+-- Revert taskq:claim from pg (to v0.2.0)
 BEGIN;
 
-DROP FUNCTION taskq.rescue_expired();
-DROP FUNCTION taskq._rescue_expired(timestamptz);
-
-CREATE FUNCTION taskq.rescue_expired()
-RETURNS integer
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = taskq, pg_temp
-AS $$
-DECLARE
-    rescued integer := 0;
-    task record;
-BEGIN
-    FOR task IN
-        -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
-        -- and concurrent claims (which all rescue lazily) never wait for one another here.
-        WITH expired AS (
-            SELECT t.id, t.slot FROM taskq.tasks t
-            WHERE t.status = 'RUNNING' AND t.lease_expires_at < now()
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE taskq.tasks t
-        SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
-            scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
-                                THEN now() ELSE t.scheduled_at END,
-            finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
-                               THEN NULL ELSE now() END,
-            last_error = format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id),
-            errors = t.errors || jsonb_build_object(
-                'attempt', t.attempts, 'at', now(),
-                'error', format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id)),
-            lease_token = NULL,
-            lease_expires_at = NULL
-        FROM expired e
-        WHERE t.id = e.id
-        RETURNING t.queue, e.slot
-    LOOP
-        PERFORM taskq._release_slot(task.queue, task.slot);
-        rescued := rescued + 1;
-    END LOOP;
-    RETURN rescued;
-END;
-$$;
-
-COMMENT ON FUNCTION taskq.rescue_expired() IS
-    'Sends RUNNING tasks whose lease ran out back to QUEUED (due now; the lost attempt counts), or to FAILED when no attempt is left. Returns how many. claim_next calls it too.';
+DROP INDEX taskq.tasks_claimable_by_name;
+CREATE INDEX tasks_claimable_by_name ON taskq.tasks (queue, name, priority DESC, scheduled_at, id)
+    WHERE status = 'QUEUED';
 
 CREATE OR REPLACE FUNCTION taskq.claim_next(
     worker_id uuid,
@@ -72,23 +28,32 @@ DECLARE
     row record;
     claimed taskq.tasks;
     left_behind text[];
+    -- The moment of the claim, not the start of its transaction: a claim made late in a long
+    -- transaction gets the whole lease it asks for. A variable, so that the statement compares
+    -- with a parameter, as the index conditions need, not a volatile call per row.
+    moment timestamptz;
 BEGIN
     IF claim_next.batch_size IS NULL OR claim_next.batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', coalesce(claim_next.batch_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'batch_size';
     END IF;
     IF claim_next.lease IS NULL OR claim_next.lease <= interval '0' THEN
         RAISE EXCEPTION 'lease must be a positive interval, not %', coalesce(claim_next.lease::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'lease';
     END IF;
+    PERFORM taskq._check_until(clock_timestamp(), claim_next.lease, 'lease', 'lease');
     IF NOT EXISTS (SELECT 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id) THEN
         RAISE EXCEPTION 'worker % is not registered', claim_next.worker_id
-            USING ERRCODE = 'no_data_found', HINT = 'register it with taskq.register_worker() first';
+            USING ERRCODE = 'no_data_found', TABLE = 'workers',
+                  DETAIL = jsonb_build_object('worker_id', claim_next.worker_id)::text,
+                  HINT = 'register it with taskq.register_worker() first';
     END IF;
 
     -- Recovery never depends on a particular worker being alive: every claim rescues first.
     PERFORM taskq.rescue_expired();
     PERFORM pg_advisory_xact_lock_shared(taskq._claim_lock_key(), 1);
+    -- after the rescue, so that the tasks it made due now are due for this claim
+    moment := clock_timestamp();
 
     -- One statement takes slots and tasks together. Per open queue it locks up to batch_size
     -- free slot rows, then at most that many of the queue's best due tasks, both with
@@ -115,21 +80,43 @@ BEGIN
             UNION ALL
             SELECT oq.name, claim_next.batch_size FROM open_queue oq WHERE oq.concurrency IS NULL
         ), candidate AS (
+            -- Any name: the queue's best due tasks, read in the order of tasks_claimable.
             SELECT t.id, t.queue, t.priority, t.scheduled_at
             FROM capacity c
             CROSS JOIN LATERAL (
                 SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
-                WHERE t.queue = c.queue AND t.status = 'QUEUED' AND t.scheduled_at <= now()
-                  AND (claim_next.names IS NULL OR t.name = ANY (claim_next.names))
+                WHERE claim_next.names IS NULL
+                  AND t.queue = c.queue AND t.status = 'QUEUED' AND t.scheduled_at <= moment
                 ORDER BY t.priority DESC, t.scheduled_at, t.id
                 LIMIT c.free
                 FOR UPDATE SKIP LOCKED
             ) t
-        ), picked AS (
-            SELECT cd.id, cd.queue,
+            UNION ALL
+            -- Given names: the best due tasks of each name, read in the order of
+            -- tasks_claimable_by_name, so that tasks of other names at the head of the queue
+            -- are never read; the best of those over all names are taken below.
+            SELECT t.id, t.queue, t.priority, t.scheduled_at
+            FROM capacity c
+            CROSS JOIN (SELECT DISTINCT n.name FROM unnest(claim_next.names) AS n (name)) n
+            CROSS JOIN LATERAL (
+                SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
+                WHERE t.queue = c.queue AND t.name = n.name AND t.status = 'QUEUED' AND t.scheduled_at <= moment
+                ORDER BY t.priority DESC, t.scheduled_at, t.id
+                LIMIT c.free
+                FOR UPDATE SKIP LOCKED
+            ) t
+        ), ranked AS (
+            SELECT cd.id, cd.queue, cd.priority, cd.scheduled_at,
                    row_number() OVER (PARTITION BY cd.queue ORDER BY cd.priority DESC, cd.scheduled_at, cd.id) AS rank
             FROM candidate cd
-            ORDER BY cd.priority DESC, cd.scheduled_at, cd.id
+        ), picked AS (
+            -- at most a queue's free slots from each queue, then the batch_size best over all;
+            -- what a queue gives is the head of its ranking, so rank pairs it with a slot
+            SELECT r.id, r.queue, r.rank
+            FROM ranked r
+            JOIN capacity c ON c.queue = r.queue
+            WHERE r.rank <= c.free
+            ORDER BY r.priority DESC, r.scheduled_at, r.id
             LIMIT claim_next.batch_size
         ), assigned AS (
             SELECT p.id, fs.slot FROM picked p
@@ -140,11 +127,11 @@ BEGIN
             UPDATE taskq.tasks t
             SET status = 'RUNNING',
                 attempts = t.attempts + 1,
-                started_at = now(),
+                started_at = moment,
                 finished_at = NULL,
                 worker_id = claim_next.worker_id,
                 lease_token = gen_random_uuid(),
-                lease_expires_at = now() + claim_next.lease,
+                lease_expires_at = moment + claim_next.lease,
                 slot = a.slot
             FROM assigned a
             WHERE t.id = a.id
@@ -160,16 +147,15 @@ BEGIN
         left_behind := row.left_behind;
         RETURN NEXT claimed;
     END LOOP;
-    -- Tasks this claim locked but did not take (a full batch drawn from several queues) were
-    -- skipped by concurrent claims: wake the workers so that one of them takes them now.
+    -- Tasks this claim locked but did not take (a full batch drawn from several queues, or
+    -- from several names) were skipped by concurrent claims: wake the workers so that one of
+    -- them takes them now.
     PERFORM pg_notify('taskq', q) FROM unnest(left_behind) AS q;
     RETURN;
 END;
 $$;
 
 COMMENT ON FUNCTION taskq.claim_next(uuid, text[], text[], interval, integer) IS
-    'Takes up to batch_size due QUEUED tasks of unpaused queues with a free slot (HIGH first, then earliest scheduled_at, then oldest), marks them RUNNING with a lease and a fresh lease_token, and returns them. P0002 for an unregistered worker.';
-
-DROP INDEX taskq.tasks_claimable_by_name;
+    'Takes up to batch_size due QUEUED tasks (of the given names; NULL = any) of unpaused queues with a free slot (HIGH first, then earliest scheduled_at, then oldest), marks them RUNNING with a lease from the moment of the call and a fresh lease_token, and returns them. P0002 for an unregistered worker; 22023 batch_size < 1 or lease not positive; 22008 a lease that ends after 9999.';
 
 COMMIT;

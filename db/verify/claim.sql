@@ -1,4 +1,4 @@
--- Verify taskq:claim (reworked after v0.1.0)
+-- Verify taskq:claim (reworked after v0.2.0)
 SELECT pg_catalog.has_function_privilege('taskq.rescue_expired()', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._rescue_expired(timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.claim_next(uuid, text[], text[], interval, integer)', 'execute');
@@ -12,3 +12,7 @@ FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure
   AND p.proconfig @> ARRAY['enable_sort=off', 'jit=off', 'plan_cache_mode=force_generic_plan',
                            'enable_seqscan=off', 'enable_hashjoin=off'];
+-- ... or when the index's predicate is not status <= 'QUEUED', the one the claim of names states
+SELECT 1 / count(*) FROM pg_catalog.pg_indexes i
+WHERE i.schemaname = 'taskq' AND i.indexname = 'tasks_claimable_by_name'
+  AND i.indexdef LIKE '%WHERE (status <= ''QUEUED''::taskq.status)%';
