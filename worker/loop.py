@@ -15,7 +15,7 @@
 
 A handler's place is free for the next claim as soon as the handler ends, not when its outcome
 is committed, so the next claim (on one connection) overlaps the report (on another); at most
-the worker claims while fewer than ``concurrency`` outcomes wait to be reported.
+the worker claims while at most ``concurrency`` outcomes wait to be reported.
 
 Each part gets the database-call function (:class:`~worker.database.Database`) and the events
 it needs. Every queue decision is a SQL function; the worker reports outcomes, it decides
@@ -254,9 +254,9 @@ class Worker:
 
     # --- a claimed task, from its claim to its report ---------------------------------------
     def _room(self) -> int:
-        """How many tasks to claim now: one per idle handler place, while fewer than
-        ``concurrency`` outcomes wait to be reported (none while the reports lag that far)."""
-        if len(self._held) - self._handling >= self.concurrency:
+        """How many tasks to claim now: one per idle handler place, while at most
+        ``concurrency`` outcomes wait to be reported (none while the reports lag further)."""
+        if len(self._held) - self._handling > self.concurrency:
             return 0
         return self.concurrency - self._handling
 

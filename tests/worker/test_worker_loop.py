@@ -416,9 +416,10 @@ async def test_claims_fill_the_free_capacity_and_never_exceed_it(
                 break
             await asyncio.sleep(0.01)
     assert peak_handlers == 3  # the capacity filled, never exceeded
-    # held: the handlers that run, and fewer than 3 more whose outcome waits to be reported
-    assert 3 <= peak_local <= 5
-    assert 3 <= peak_db <= 5
+    # held: the handlers that run, and the outcomes that wait to be reported (claims go on
+    # while at most 3 wait)
+    assert 3 <= peak_local <= 6
+    assert 3 <= peak_db <= 6
     for task_id in ids:
         assert (await client.get_task(aconn, task_id)).status == "COMPLETED"
 
