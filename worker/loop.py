@@ -14,8 +14,8 @@
   heartbeat.
 
 A handler's place is free for the next claim as soon as the handler ends, not when its outcome
-is committed, so the next claim (on one connection) overlaps the report (on another); at most
-the worker claims while at most ``concurrency`` outcomes wait to be reported.
+is committed, so the next claim (on one connection) overlaps the report (on another); the
+worker claims while at most ``concurrency`` outcomes wait to be reported.
 
 Each part gets the database-call function (:class:`~worker.database.Database`) and the events
 it needs. Every queue decision is a SQL function; the worker reports outcomes, it decides
