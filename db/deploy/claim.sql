@@ -13,6 +13,9 @@
 -- (the same rows: QUEUED is the enum's first value) and the by-name branch of claim_next states
 -- exactly that; tasks_claimable's predicate (status = 'QUEUED') does not follow from it, so that
 -- index cannot serve the branch. A query that states status = 'QUEUED' can still use either.
+-- claim_next locks its worker's row (FOR KEY SHARE) while it claims: a claim that had read the
+-- row just before unregister_worker deleted it took tasks for a worker no longer registered
+-- (seen once in the worker tests: a task of the new worker claimed under the old id).
 -- claim_next keeps its signature, settings, results and errors.
 BEGIN;
 
@@ -57,7 +60,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', COLUMN = 'lease';
     END IF;
     PERFORM taskq._check_until(clock_timestamp(), claim_next.lease, 'lease', 'lease');
-    IF NOT EXISTS (SELECT 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id) THEN
+    -- FOR KEY SHARE: an unregister_worker of this worker waits for the claim to commit (and then
+    -- hands back what it took), or has committed and the claim sees no worker; without the lock a
+    -- claim that read the row just before it was deleted went on to take tasks for it.
+    PERFORM 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id FOR KEY SHARE;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', claim_next.worker_id
             USING ERRCODE = 'no_data_found', TABLE = 'workers',
                   DETAIL = jsonb_build_object('worker_id', claim_next.worker_id)::text,

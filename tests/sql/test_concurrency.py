@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.sql.conftest import Conn, claim, enqueue, one
+from tests.sql.conftest import Conn, claim, enqueue, one, task
 
 CLAIMERS = 8
 RUNNING_MOVING = "SELECT count(*) FROM taskq.tasks WHERE queue = 'moving' AND status = 'RUNNING'"
@@ -184,6 +184,30 @@ def test_uncommitted_claim_keeps_its_slot_and_claims_do_not_wait(
     # the rolled-back claim gave its slot and its task back
     rows = claim(conn, worker_id, batch_size=4)
     assert [r["id"] for r in rows] == [held[0]["id"]]
+
+
+def test_unregister_during_a_claim_waits_for_it_and_hands_back_what_it_took(
+    conn: Conn, database_url: str, worker_id: UUID
+) -> None:
+    task_id = enqueue(conn)
+    with psycopg.connect(database_url) as holder:  # not autocommit: the claim stays open
+        [held] = claim(holder, worker_id)
+        assert held["id"] == task_id
+        handed_back: list[int] = []
+
+        def unregister() -> None:
+            with psycopg.connect(database_url, autocommit=True) as other:
+                handed_back.append(one(other, "SELECT taskq.unregister_worker(%s)", (worker_id,)))
+
+        leaving = threading.Thread(target=unregister)
+        leaving.start()
+        leaving.join(1.0)
+        assert leaving.is_alive()  # it waits for the claim
+        holder.commit()
+        leaving.join(10)
+    assert handed_back == [1]
+    row = task(conn, task_id)
+    assert (row["status"], row["attempts"]) == ("QUEUED", 0)
 
 
 def test_concurrent_set_concurrency_and_claims(conn: Conn, database_url: str) -> None:
