@@ -22,3 +22,7 @@ NAME_PATTERN: Final = r"[^ \t\r\n]"
 CONCURRENCY_MAX: Final = 10_000
 # taskq.list_tasks and list_tasks_page: a page holds 1 to PAGE_MAX tasks
 PAGE_MAX: Final = 1000
+# taskq._audit: the reason of an admin act is at most REASON_MAX characters, the taskq.actor
+# setting (who acted) at most ACTOR_MAX
+REASON_MAX: Final = 1000
+ACTOR_MAX: Final = 128

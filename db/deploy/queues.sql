@@ -1,79 +1,26 @@
--- Deploy taskq:queues to pg (reworked after v0.1.0)
--- requires: queues@v0.1.0
+-- Deploy taskq:queues to pg (reworked after v0.3.0)
+-- requires: queues@v0.3.0
+-- requires: audit
 --
--- One rule for the names of tasks and queues: a text of 1 to 128 characters that is not blank
--- (only spaces, tabs or line breaks). Before, a queue name of spaces was accepted and a task
--- name of spaces refused, and a task name had no length limit.
---   taskq._check_name(name, what, field, context) returns true for a good name; else raises 22004
---       for NULL, 22023 for a blank or too long one, the message starting with context and what,
---       COLUMN = field (the parameter: name, queue, or tasks[i].name in enqueue_many).
---   taskq._ensure_queue(queue) as before, with that rule: every function that takes a queue
---       name (enqueue, enqueue_many, set_concurrency, pause_queue, resume_queue) keeps it.
---   taskq.set_concurrency(queue, concurrency) as before, its 22023 with COLUMN = 'concurrency'.
+-- set_concurrency, pause_queue and resume_queue take an optional reason and write one row of the
+-- audit trail each (taskq._audit), in the transaction of the act; an act refused (22023, 22004)
+-- writes none, an idempotent one (pause_queue of a paused queue) is recorded too. The values
+-- recorded are those the act found with the queue's row locked; a queue the act creates shows
+-- the defaults it was created with (concurrency 2, not paused). The reason parameter has a
+-- default, so the old calls work unchanged; a function gets a new signature only by being
+-- dropped and created.
+--   taskq.set_concurrency(queue, concurrency, reason)  audit {"concurrency"} before and after.
+--   taskq._set_paused(queue, paused, reason) pauses or resumes a queue: the one body of
+--       taskq.pause_queue(queue, reason) and taskq.resume_queue(queue, reason), audit
+--       {"paused"} before and after, action pause_queue or resume_queue.
+-- Each raises 22001 for a reason over 1000 characters or a taskq.actor over 128.
 BEGIN;
 
-CREATE FUNCTION taskq._name_problem(name text, what text, field text, context text)
-RETURNS boolean
-LANGUAGE plpgsql
-IMMUTABLE
-AS $$
-BEGIN
-    IF _name_problem.name IS NULL THEN
-        RAISE EXCEPTION '% must not be NULL', _name_problem.context || _name_problem.what
-            USING ERRCODE = 'null_value_not_allowed', COLUMN = _name_problem.field;
-    ELSIF length(_name_problem.name) > 128 THEN
-        RAISE EXCEPTION '% must be at most 128 characters, not %', _name_problem.context || _name_problem.what,
-                length(_name_problem.name)
-            USING ERRCODE = 'invalid_parameter_value', COLUMN = _name_problem.field;
-    END IF;
-    RAISE EXCEPTION '% must not be empty or blank, not %', _name_problem.context || _name_problem.what,
-            quote_literal(_name_problem.name)
-        USING ERRCODE = 'invalid_parameter_value', COLUMN = _name_problem.field;
-END;
-$$;
+DROP FUNCTION taskq.set_concurrency(text, integer);
+DROP FUNCTION taskq.pause_queue(text);
+DROP FUNCTION taskq.resume_queue(text);
 
-COMMENT ON FUNCTION taskq._name_problem(text, text, text, text) IS
-    'Internal: raises 22004 / 22023 naming what is wrong with a task or queue name; _check_name calls it only for a bad one.';
-
--- One SQL expression, so that the planner inlines it into enqueue_many's insert.
-CREATE FUNCTION taskq._check_name(name text, what text, field text, context text DEFAULT '')
-RETURNS boolean
-LANGUAGE sql
-IMMUTABLE
-AS $$
-    SELECT CASE WHEN length(_check_name.name) <= 128 AND btrim(_check_name.name, E' \t\r\n') <> ''
-                THEN true
-                ELSE taskq._name_problem(_check_name.name, _check_name.what, _check_name.field, _check_name.context) END
-$$;
-
-COMMENT ON FUNCTION taskq._check_name(text, text, text, text) IS
-    'Internal: the rule for task and queue names: 1 to 128 characters, not blank. True, or raises 22004 (NULL) / 22023 with COLUMN = field.';
-
-CREATE OR REPLACE FUNCTION taskq._ensure_queue(queue text)
-RETURNS void
-LANGUAGE plpgsql
-VOLATILE
-AS $$
-DECLARE
-    slot_count integer;
-BEGIN
-    PERFORM taskq._check_name(_ensure_queue.queue, 'queue name', 'queue');
-    IF EXISTS (SELECT 1 FROM taskq.queues q WHERE q.name = _ensure_queue.queue) THEN
-        RETURN;
-    END IF;
-    INSERT INTO taskq.queues AS q (name) VALUES (_ensure_queue.queue)
-    ON CONFLICT DO NOTHING
-    RETURNING q.concurrency INTO slot_count;
-    IF FOUND THEN
-        INSERT INTO taskq.slots (queue) SELECT _ensure_queue.queue FROM generate_series(1, slot_count);
-    END IF;
-END;
-$$;
-
-COMMENT ON FUNCTION taskq._ensure_queue(text) IS
-    'Internal: creates the queue (concurrency 2) with its slots if it does not exist. 22004 / 22023 for a name that breaks the rule of _check_name.';
-
-CREATE OR REPLACE FUNCTION taskq.set_concurrency(queue text, concurrency integer)
+CREATE FUNCTION taskq.set_concurrency(queue text, concurrency integer, reason text DEFAULT NULL)
 RETURNS taskq.queues
 LANGUAGE plpgsql
 VOLATILE
@@ -82,6 +29,7 @@ SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     busy integer;
+    concurrency_before integer;
     changed taskq.queues;
 BEGIN
     IF set_concurrency.concurrency < 1 OR set_concurrency.concurrency > 10000 THEN
@@ -92,7 +40,7 @@ BEGIN
     PERFORM taskq._ensure_queue(set_concurrency.queue);
     PERFORM pg_advisory_xact_lock(taskq._claim_lock_key(), 1);
     PERFORM 1 FROM taskq.slots s WHERE s.queue = set_concurrency.queue ORDER BY s.id FOR UPDATE;
-    PERFORM 1 FROM taskq.queues q WHERE q.name = set_concurrency.queue FOR UPDATE;
+    SELECT q.concurrency INTO concurrency_before FROM taskq.queues q WHERE q.name = set_concurrency.queue FOR UPDATE;
 
     DELETE FROM taskq.slots s WHERE s.queue = set_concurrency.queue AND s.task_id IS NULL;
     -- Tasks that started while the queue was unlimited hold no slot: give them one now, so
@@ -115,6 +63,8 @@ BEGIN
                       ELSE greatest(busy - set_concurrency.concurrency, 0) END
     WHERE q.name = set_concurrency.queue
     RETURNING q.* INTO changed;
+    PERFORM taskq._audit('set_concurrency', NULL, changed.name, jsonb_build_object('concurrency', concurrency_before),
+                         jsonb_build_object('concurrency', changed.concurrency), set_concurrency.reason);
     IF set_concurrency.concurrency IS NULL OR set_concurrency.concurrency > busy THEN
         PERFORM pg_notify('taskq', set_concurrency.queue);
     END IF;
@@ -122,7 +72,58 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.set_concurrency(text, integer) IS
-    'Creates or changes a queue''s number of slots (>= 1; NULL = unlimited). Running tasks are never interrupted; after lowering, new claims wait until fewer than the new limit run. 22023 unless 1 <= concurrency <= 10000.';
+COMMENT ON FUNCTION taskq.set_concurrency(text, integer, text) IS
+    'Creates or changes a queue''s number of slots (>= 1; NULL = unlimited). Running tasks are never interrupted; after lowering, new claims wait until fewer than the new limit run. One audit row with the reason. 22023 unless 1 <= concurrency <= 10000; 22001 reason over 1000 characters. For taskq_admin.';
+
+CREATE FUNCTION taskq._set_paused(queue text, paused boolean, reason text)
+RETURNS taskq.queues
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    paused_before boolean;
+    changed taskq.queues;
+BEGIN
+    PERFORM taskq._ensure_queue(_set_paused.queue);
+    SELECT q.paused INTO paused_before FROM taskq.queues q WHERE q.name = _set_paused.queue FOR NO KEY UPDATE;
+    UPDATE taskq.queues q SET paused = _set_paused.paused WHERE q.name = _set_paused.queue RETURNING q.* INTO changed;
+    PERFORM taskq._audit(CASE WHEN _set_paused.paused THEN 'pause_queue' ELSE 'resume_queue' END, NULL, changed.name,
+                         jsonb_build_object('paused', paused_before), jsonb_build_object('paused', changed.paused),
+                         _set_paused.reason);
+    IF NOT _set_paused.paused THEN
+        PERFORM pg_notify('taskq', _set_paused.queue);
+    END IF;
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._set_paused(text, boolean, text) IS
+    'Internal: the body of pause_queue and resume_queue: sets the queue''s paused flag (the queue created if new), writes its audit row, and NOTIFYs taskq on a resume.';
+
+CREATE FUNCTION taskq.pause_queue(queue text, reason text DEFAULT NULL)
+RETURNS taskq.queues
+LANGUAGE sql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    SELECT taskq._set_paused(pause_queue.queue, true, pause_queue.reason)
+$$;
+
+COMMENT ON FUNCTION taskq.pause_queue(text, text) IS
+    'Stops claims from a queue (created if new); running tasks finish. Idempotent; one audit row with the reason. 22001 reason over 1000 characters. For taskq_admin.';
+
+CREATE FUNCTION taskq.resume_queue(queue text, reason text DEFAULT NULL)
+RETURNS taskq.queues
+LANGUAGE sql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    SELECT taskq._set_paused(resume_queue.queue, false, resume_queue.reason)
+$$;
+
+COMMENT ON FUNCTION taskq.resume_queue(text, text) IS
+    'Lets claims take from a queue again (created if new). Idempotent; one audit row with the reason. 22001 reason over 1000 characters. For taskq_admin.';
 
 COMMIT;

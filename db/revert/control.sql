@@ -1,7 +1,59 @@
--- Revert taskq:control from pg: back to v0.1.0's cancel and retry, stamped with now().
+-- Revert taskq:control from pg: back to v0.3.0's pause, resume, cancel and retry, one parameter
+-- each (task_id) and no audit row.
 BEGIN;
 
-CREATE OR REPLACE FUNCTION taskq.cancel(task_id uuid)
+DROP FUNCTION taskq.pause(uuid, text);
+DROP FUNCTION taskq.resume(uuid, text);
+DROP FUNCTION taskq.cancel(uuid, text);
+DROP FUNCTION taskq.retry(uuid, text);
+
+CREATE FUNCTION taskq.pause(task_id uuid)
+RETURNS taskq.tasks
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.tasks;
+BEGIN
+    UPDATE taskq.tasks t SET status = 'PAUSED'
+    WHERE t.id = pause.task_id AND t.status IN ('QUEUED', 'PAUSED')
+    RETURNING t.* INTO changed;
+    IF NOT FOUND THEN
+        PERFORM taskq._refuse(pause.task_id, 'only QUEUED or PAUSED tasks can be paused');
+    END IF;
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.pause(uuid) IS 'QUEUED -> PAUSED (PAUSED stays PAUSED). P0002 unknown task; 55000 other statuses.';
+
+CREATE FUNCTION taskq.resume(task_id uuid)
+RETURNS taskq.tasks
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.tasks;
+BEGIN
+    UPDATE taskq.tasks t SET status = 'QUEUED'
+    WHERE t.id = resume.task_id AND t.status IN ('PAUSED', 'QUEUED')
+    RETURNING t.* INTO changed;
+    IF NOT FOUND THEN
+        PERFORM taskq._refuse(resume.task_id, 'only PAUSED or QUEUED tasks can be resumed');
+    END IF;
+    PERFORM pg_notify('taskq', changed.queue);
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.resume(uuid) IS
+    'PAUSED -> QUEUED, keeping its priority and scheduled_at (QUEUED stays QUEUED). P0002 unknown task; 55000 other statuses.';
+
+CREATE FUNCTION taskq.cancel(task_id uuid)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -14,7 +66,7 @@ BEGIN
     UPDATE taskq.tasks t
     SET status = CASE WHEN t.status = 'RUNNING' THEN t.status ELSE 'CANCELLED' END,
         cancel_requested = (t.status = 'RUNNING'),
-        finished_at = CASE WHEN t.status = 'RUNNING' THEN t.finished_at ELSE coalesce(t.finished_at, now()) END
+        finished_at = CASE WHEN t.status = 'RUNNING' THEN t.finished_at ELSE coalesce(t.finished_at, clock_timestamp()) END
     WHERE t.id = cancel.task_id AND t.status IN ('QUEUED', 'PAUSED', 'RUNNING', 'CANCELLED')
     RETURNING t.* INTO changed;
     IF NOT FOUND THEN
@@ -28,9 +80,9 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.cancel(uuid) IS
-    'QUEUED/PAUSED -> CANCELLED. RUNNING: asks for cancellation (the task stays RUNNING until its worker stops it, or its lease expires). P0002 unknown task; 55000 COMPLETED or FAILED.';
+    'QUEUED/PAUSED -> CANCELLED, finished at the moment of the call. RUNNING: asks for cancellation (the task stays RUNNING until its worker stops it, or its lease expires). P0002 unknown task; 55000 COMPLETED or FAILED.';
 
-CREATE OR REPLACE FUNCTION taskq.retry(task_id uuid)
+CREATE FUNCTION taskq.retry(task_id uuid)
 RETURNS taskq.tasks
 LANGUAGE plpgsql
 VOLATILE
@@ -42,7 +94,7 @@ DECLARE
 BEGIN
     UPDATE taskq.tasks t
     SET status = 'QUEUED',
-        scheduled_at = now(),
+        scheduled_at = clock_timestamp(),
         attempts = 0,
         cancel_requested = false,
         started_at = NULL,
@@ -59,6 +111,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.retry(uuid) IS
-    'FAILED/CANCELLED -> QUEUED, due now, attempts from zero (the errors history is kept). P0002 unknown task; 55000 other statuses.';
+    'FAILED/CANCELLED -> QUEUED, due from the moment of the call, attempts from zero (the errors history is kept). P0002 unknown task; 55000 other statuses.';
 
 COMMIT;

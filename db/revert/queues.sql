@@ -1,39 +1,13 @@
--- Revert taskq:queues from pg: back to v0.1.0's _ensure_queue, without the shared name rule, and
--- v0.1.0's set_concurrency.
+-- Revert taskq:queues from pg: back to v0.3.0's set_concurrency, pause_queue and resume_queue,
+-- without the reason parameter and the audit row.
 BEGIN;
 
-CREATE OR REPLACE FUNCTION taskq._ensure_queue(queue text)
-RETURNS void
-LANGUAGE plpgsql
-VOLATILE
-AS $$
-DECLARE
-    slot_count integer;
-BEGIN
-    IF _ensure_queue.queue IS NULL OR _ensure_queue.queue = '' OR length(_ensure_queue.queue) > 128 THEN
-        RAISE EXCEPTION 'queue name must be a non-empty text of at most 128 characters, not %',
-                coalesce(quote_literal(_ensure_queue.queue), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF EXISTS (SELECT 1 FROM taskq.queues q WHERE q.name = _ensure_queue.queue) THEN
-        RETURN;
-    END IF;
-    INSERT INTO taskq.queues AS q (name) VALUES (_ensure_queue.queue)
-    ON CONFLICT DO NOTHING
-    RETURNING q.concurrency INTO slot_count;
-    IF FOUND THEN
-        INSERT INTO taskq.slots (queue) SELECT _ensure_queue.queue FROM generate_series(1, slot_count);
-    END IF;
-END;
-$$;
+DROP FUNCTION taskq.set_concurrency(text, integer, text);
+DROP FUNCTION taskq.pause_queue(text, text);
+DROP FUNCTION taskq.resume_queue(text, text);
+DROP FUNCTION taskq._set_paused(text, boolean, text);
 
-COMMENT ON FUNCTION taskq._ensure_queue(text) IS
-    'Internal: creates the queue (concurrency 2) with its slots if it does not exist. 22023 for an empty name.';
-
-DROP FUNCTION taskq._check_name(text, text, text, text);
-DROP FUNCTION taskq._name_problem(text, text, text, text);
-
-CREATE OR REPLACE FUNCTION taskq.set_concurrency(queue text, concurrency integer)
+CREATE FUNCTION taskq.set_concurrency(queue text, concurrency integer)
 RETURNS taskq.queues
 LANGUAGE plpgsql
 VOLATILE
@@ -47,7 +21,7 @@ BEGIN
     IF set_concurrency.concurrency < 1 OR set_concurrency.concurrency > 10000 THEN
         RAISE EXCEPTION 'concurrency must be between 1 and 10000 (or NULL for unlimited), not %',
                 set_concurrency.concurrency
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'concurrency';
     END IF;
     PERFORM taskq._ensure_queue(set_concurrency.queue);
     PERFORM pg_advisory_xact_lock(taskq._claim_lock_key(), 1);
@@ -84,5 +58,44 @@ $$;
 
 COMMENT ON FUNCTION taskq.set_concurrency(text, integer) IS
     'Creates or changes a queue''s number of slots (>= 1; NULL = unlimited). Running tasks are never interrupted; after lowering, new claims wait until fewer than the new limit run. 22023 unless 1 <= concurrency <= 10000.';
+
+CREATE FUNCTION taskq.pause_queue(queue text)
+RETURNS taskq.queues
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.queues;
+BEGIN
+    PERFORM taskq._ensure_queue(pause_queue.queue);
+    UPDATE taskq.queues q SET paused = true WHERE q.name = pause_queue.queue RETURNING q.* INTO changed;
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.pause_queue(text) IS
+    'Stops claims from a queue (created if new); running tasks finish. Idempotent.';
+
+CREATE FUNCTION taskq.resume_queue(queue text)
+RETURNS taskq.queues
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    changed taskq.queues;
+BEGIN
+    PERFORM taskq._ensure_queue(resume_queue.queue);
+    UPDATE taskq.queues q SET paused = false WHERE q.name = resume_queue.queue RETURNING q.* INTO changed;
+    PERFORM pg_notify('taskq', resume_queue.queue);
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.resume_queue(text) IS
+    'Lets claims take from a queue again (created if new). Idempotent.';
 
 COMMIT;

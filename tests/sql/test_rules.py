@@ -47,8 +47,21 @@ def test_concurrency_max_is_the_highest_limit(conn: Conn) -> None:
         conn.execute("SELECT taskq.set_concurrency('q', %s)", (max_ + 1,))
 
 
-@pytest.mark.parametrize("function", ["taskq.list_tasks", "taskq.list_tasks_page"])
+@pytest.mark.parametrize(
+    "function", ["taskq.list_tasks", "taskq.list_tasks_page", "taskq.list_audit"]
+)
 def test_page_max_is_the_largest_page(conn: Conn, function: str) -> None:
     conn.execute(f"SELECT * FROM {function}(page_size => %s)", (rules.PAGE_MAX,))
     with raises_sqlstate("22023", f"between 1 and {rules.PAGE_MAX}"):
         conn.execute(f"SELECT * FROM {function}(page_size => %s)", (rules.PAGE_MAX + 1,))
+
+
+def test_reason_and_actor_max_are_the_longest_accepted(conn: Conn) -> None:
+    task_id = one(conn, "SELECT taskq.enqueue('x')")
+    conn.execute("SELECT set_config('taskq.actor', repeat('a', %s), false)", (rules.ACTOR_MAX,))
+    conn.execute("SELECT taskq.pause(%s, repeat('r', %s))", (task_id, rules.REASON_MAX))
+    with raises_sqlstate("22001", f"at most {rules.REASON_MAX} characters"):
+        conn.execute("SELECT taskq.pause(%s, repeat('r', %s))", (task_id, rules.REASON_MAX + 1))
+    conn.execute("SELECT set_config('taskq.actor', repeat('a', %s), false)", (rules.ACTOR_MAX + 1,))
+    with raises_sqlstate("22001", f"at most {rules.ACTOR_MAX} characters"):
+        conn.execute("SELECT taskq.pause(%s)", (task_id,))
