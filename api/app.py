@@ -1,35 +1,36 @@
 """The Litestar app: routes, the pool's lifespan, bearer auth, problem details, offline docs.
 
-``create_app(database_url, api_token=...)`` builds it; tests build it in-process, ``taskq api``
+``create_app(database_url, api_tokens=...)`` builds it; tests build it in-process, ``taskq api``
 serves it with uvicorn.
 """
 
 from __future__ import annotations
 
-import hmac
 import importlib
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from litestar import Litestar
-from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 from litestar.static_files import create_static_files_router
-from litestar.types import Guard
 
 import taskq
+from api.auth import SINGLE_TOKEN_NAME, bearer_guard
 from api.bodies import MAX_BODY_DEPTH, check_body
-from api.controllers import HealthController, LegacyTaskController, QueueController, TaskController
-from api.deps import Database, provide_connection, provide_database
+from api.controllers import (
+    AuditController,
+    HealthController,
+    LegacyTaskController,
+    QueueController,
+    TaskController,
+)
+from api.deps import Database, provide_actor, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import ClosedStructSchemaPlugin
 from taskq.pool import make_pool
@@ -39,7 +40,6 @@ MAX_BODY_SIZE: Final = 1024 * 1024
 POOL_TIMEOUT: Final = 3.0
 DOCS_PATH: Final = "/docs"
 ASSETS_PATH: Final = "/docs/assets"
-TOKEN_ENV: Final = "TASKQ_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 DESCRIPTION = f"""\
 taskq is a task queue that lives in PostgreSQL. Every route is one call of a `taskq.*` SQL
@@ -54,6 +54,9 @@ UTC.
 
 Lists of tasks leave out `payload` and `result` unless `include` asks for them;
 `GET /api/tasks/{{task_uuid}}` answers the whole task.
+
+Every admin act (pause, resume, cancel, retry, a queue's change) takes an optional `reason` and
+writes a row of the audit trail (`GET /api/audit`) naming the token's holder as its actor.
 """
 
 
@@ -61,27 +64,6 @@ def swagger_ui_dir() -> Path:
     """Where the ``swagger-ui-bundle-v2`` package keeps Swagger UI's built files."""
     bundle = importlib.import_module("swagger_ui_bundle")
     return Path(str(bundle.swagger_ui_path))
-
-
-def _bearer_guard(token: str) -> Guard:
-    expected = token.encode()
-
-    def require_token(
-        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-    ) -> None:
-        if handler.opt.get("public"):
-            return
-        scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode(), expected
-        ):
-            return
-        raise NotAuthorizedException(
-            f"this API wants an Authorization: Bearer <token> header with the token of {TOKEN_ENV}",
-            headers={"WWW-Authenticate": 'Bearer realm="taskq"'},
-        )
-
-    return require_token
 
 
 def _openapi_config(secured: bool) -> OpenAPIConfig:
@@ -109,6 +91,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
         tags=[
             Tag(name="tasks", description="Enqueue and manage tasks"),
             Tag(name="queues", description="Queue settings and counts"),
+            Tag(name="audit", description="The audit trail of admin acts"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
         ],
@@ -119,6 +102,7 @@ def create_app(
     database_url: str,
     *,
     api_token: str | None = None,
+    api_tokens: Mapping[str, str] | None = None,
     pool_timeout: float = POOL_TIMEOUT,
     pool_min_size: int = 1,
     pool_max_size: int = 10,
@@ -126,7 +110,9 @@ def create_app(
     debug: bool = False,
     prepare: Prepare | None = None,
 ) -> Litestar:
-    """The API on ``database_url``. With ``api_token``, every route but /health wants it.
+    """The API on ``database_url``. With ``api_tokens`` (``{name: token}``) or ``api_token``
+    (named ``api``), every route but /health wants one of them, and the audit trail records
+    its name as the actor of each admin act.
     ``prepare`` is the pool's prepare policy (None: ``TASKQ_PREPARE``)."""
 
     @asynccontextmanager
@@ -146,6 +132,9 @@ def create_app(
         finally:
             await pool.close(timeout=5)
 
+    tokens = dict(api_tokens or {})
+    if api_token:
+        tokens.setdefault(SINGLE_TOKEN_NAME, api_token)
     assets = create_static_files_router(
         path=ASSETS_PATH,
         directories=[swagger_ui_dir()],
@@ -156,6 +145,7 @@ def create_app(
         route_handlers=[
             TaskController,
             QueueController,
+            AuditController,
             LegacyTaskController,
             HealthController,
             assets,
@@ -165,10 +155,11 @@ def create_app(
         dependencies={
             "conn": Provide(provide_connection),
             "database": Provide(provide_database, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        guards=[_bearer_guard(api_token)] if api_token else [],
-        openapi_config=_openapi_config(secured=bool(api_token)),
+        guards=[bearer_guard(tokens)] if tokens else [],
+        openapi_config=_openapi_config(secured=bool(tokens)),
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=max_body_size,
         debug=debug,
@@ -178,7 +169,3 @@ def create_app(
             configure_root_logger=False, loggers={"litestar": {"level": "INFO", "propagate": True}}
         ),
     )
-
-
-def token_from_env() -> str | None:
-    return os.environ.get(TOKEN_ENV) or None

@@ -15,6 +15,7 @@ from litestar.exceptions import ValidationException
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from api.auth import actor_of
 from taskq.client import Connection
 
 Pool = AsyncConnectionPool[AsyncConnection[Any]]
@@ -42,9 +43,15 @@ async def provide_connection(state: State) -> AsyncIterator[Connection]:
         yield conn
 
 
+def provide_actor(request: Request[Any, Any, Any]) -> str | None:
+    """The name of the request's token: the actor of the admin acts it makes (None: no tokens)."""
+    return actor_of(request)
+
+
 # How routes ask for them: by name, explicitly (Litestar 3 drops inferred dependencies).
 ConnectionDep = NamedDependency[Connection]
 DatabaseDep = NamedDependency[Database]
+ActorDep = NamedDependency[str | None]
 
 
 async def strict_body(request: Request[Any, Any, Any], body_type: type[BodyT]) -> BodyT:

@@ -14,7 +14,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from taskq import client
-from taskq.rules import CONCURRENCY_MAX, NAME_MAX, NAME_PATTERN, Priority, Status
+from taskq.rules import CONCURRENCY_MAX, NAME_MAX, NAME_PATTERN, REASON_MAX, Priority, Status
 
 INT4_MAX = 2_147_483_647
 
@@ -34,6 +34,15 @@ QueueName = Annotated[
         pattern=NAME_PATTERN,
         description="the queue's name (created on first use)",
         examples=["default"],
+    ),
+]
+
+Reason = Annotated[
+    str,
+    Meta(
+        max_length=REASON_MAX,
+        description=f"why, for the audit trail (at most {REASON_MAX} characters)",
+        examples=["duplicate of another task"],
     ),
 ]
 
@@ -220,6 +229,61 @@ class QueuePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     paused: (
         Annotated[bool, Meta(description="true stops claims; false lets them go on")] | UnsetType
     ) = UNSET
+    reason: Reason | None = None
+
+
+# -- the audit trail -----------------------------------------------------------------------------
+
+
+class AuditOut(msgspec.Struct, kw_only=True):
+    """One admin act, as the audit trail recorded it."""
+
+    id: int
+    at: Timestamp
+    action: Annotated[
+        str, Meta(description="pause, resume, cancel, retry, set_concurrency, pause_queue, ...")
+    ]
+    task_id: Annotated[UUID | None, Meta(description="the task acted on; null for a queue act")]
+    queue: Annotated[str | None, Meta(description="the queue acted on, or the task's queue")]
+    before: Annotated[
+        dict[str, Any] | None, Meta(description='what the act found, e.g. {"status": "QUEUED"}')
+    ]
+    after: Annotated[
+        dict[str, Any] | None, Meta(description='what it left, e.g. {"status": "CANCELLED"}')
+    ]
+    db_user: Annotated[str, Meta(description="the database login that acted (session_user)")]
+    actor: Annotated[
+        str | None, Meta(description="who acted: the API token's name, or taskq.actor")
+    ]
+    reason: str | None
+
+    @classmethod
+    def of(cls, entry: client.AuditEntry) -> AuditOut:
+        return cls(
+            id=entry.id,
+            at=utc_iso(entry.at),
+            action=entry.action,
+            task_id=entry.task_id,
+            queue=entry.queue,
+            before=entry.before,
+            after=entry.after,
+            db_user=entry.db_user,
+            actor=entry.actor,
+            reason=entry.reason,
+        )
+
+
+class AuditPageOut(msgspec.Struct, kw_only=True):
+    """A keyset page of the audit trail, newest first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[AuditOut]
+    next_cursor: Annotated[
+        int | None, Meta(description="the cursor of the next page; null on the last page")
+    ]
+
+    @classmethod
+    def of(cls, page: client.AuditPage) -> AuditPageOut:
+        return cls(items=[AuditOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 # -- the older API -------------------------------------------------------------------------------

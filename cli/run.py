@@ -111,11 +111,12 @@ class _Server(uvicorn.Server):
 
 
 async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
-    from api.app import create_app, token_from_env
+    from api.app import create_app
+    from api.auth import tokens_from_env
     from worker import Worker
 
     prepare = prepare_setting()
-    app = create_app(url, api_token=token_from_env(), prepare=prepare)
+    app = create_app(url, api_tokens=tokens_from_env(), prepare=prepare)
     server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     )

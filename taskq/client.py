@@ -141,6 +141,30 @@ class QueueStats(msgspec.Struct, kw_only=True):
     unhandled: int = 0
 
 
+class AuditEntry(msgspec.Struct, kw_only=True):
+    """A row of the taskq.audit view: one admin act. ``before`` and ``after`` are what the act
+    changed (``{"status": ...}``, ``{"concurrency": ...}``, ...), as it found and left it;
+    ``db_user`` is the database login (session_user), ``actor`` the taskq.actor setting."""
+
+    id: int
+    at: datetime
+    action: str
+    task_id: UUID | None
+    queue: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    db_user: str
+    actor: str | None
+    reason: str | None
+
+
+class AuditPage(msgspec.Struct, kw_only=True):
+    """One keyset page of the audit trail, newest first, and the cursor of the next page."""
+
+    items: list[AuditEntry]
+    next_cursor: int | None
+
+
 class TaskPage(msgspec.Struct, Generic[TaskRow], kw_only=True):
     """One keyset page of tasks, newest first, and the cursor of the next page."""
 
@@ -236,10 +260,15 @@ FAIL_MANY = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.fail_many(%(failure
 HEARTBEAT = (
     "SELECT id FROM taskq.heartbeat(%(worker_id)s, %(lease)s, task_ids => %(task_ids)s) AS id"
 )
-PAUSE = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.pause(%(task_id)s) t"
-RESUME = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.resume(%(task_id)s) t"
-CANCEL = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.cancel(%(task_id)s) t"
-RETRY = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.retry(%(task_id)s) t"
+# {function}: pause, resume, cancel or retry, which take the same arguments
+TASK_ACT = (
+    "SELECT t.*, taskq.time_to_execute(t)"
+    " FROM taskq.{function}(%(task_id)s, reason => %(reason)s) t"
+)
+PAUSE = TASK_ACT.format(function="pause")
+RESUME = TASK_ACT.format(function="resume")
+CANCEL = TASK_ACT.format(function="cancel")
+RETRY = TASK_ACT.format(function="retry")
 GET_TASK = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.get_task(%(task_id)s) t"
 # {columns}: (p.task).column for each column of Task that the caller asked for (payload and
 # result may be left out)
@@ -258,9 +287,20 @@ HELD_TASKS = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.held_tasks(%(worke
 SECONDS_UNTIL_DUE = (
     "SELECT extract(epoch FROM taskq.next_due(%(queues)s) - clock_timestamp())::float8"
 )
-SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s)"
-PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
-RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
+SET_CONCURRENCY = (
+    "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s, reason => %(reason)s)"
+)
+PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s, reason => %(reason)s)"
+RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s, reason => %(reason)s)"
+LIST_AUDIT = """
+SELECT (p.entry).*, p.next_cursor
+FROM taskq.list_audit(task_id => %(task_id)s, queue => %(queue)s, action => %(action)s,
+                      since => %(since)s, before => %(before)s, after => %(after)s,
+                      page_size => %(page_size)s) p
+"""
+# transaction-local (is_local true): it ends with the transaction, so that it works behind
+# PgBouncer in transaction pooling and never stays on a pooled connection
+SET_ACTOR = "SELECT set_config('taskq.actor', %(actor)s, true)"
 QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
 GET_QUEUE_STATS = "SELECT * FROM taskq.get_queue_stats(%(queue)s)"
 LISTEN = "LISTEN {channel}"
@@ -570,20 +610,72 @@ async def heartbeat(
     return [row["id"] for row in rows]
 
 
-async def pause(conn: Connection, task_id: UUID) -> Task:
-    return await _one_task(conn, PAUSE, {"task_id": task_id})
+# The admin acts (pause, resume, cancel, retry and the queue settings) each write one row of the
+# audit trail, with the optional ``reason`` and the actor of :func:`acting_as`.
 
 
-async def resume(conn: Connection, task_id: UUID) -> Task:
-    return await _one_task(conn, RESUME, {"task_id": task_id})
+async def pause(conn: Connection, task_id: UUID, *, reason: str | None = None) -> Task:
+    return await _one_task(conn, PAUSE, {"task_id": task_id, "reason": reason})
 
 
-async def cancel(conn: Connection, task_id: UUID) -> Task:
-    return await _one_task(conn, CANCEL, {"task_id": task_id})
+async def resume(conn: Connection, task_id: UUID, *, reason: str | None = None) -> Task:
+    return await _one_task(conn, RESUME, {"task_id": task_id, "reason": reason})
 
 
-async def retry(conn: Connection, task_id: UUID) -> Task:
-    return await _one_task(conn, RETRY, {"task_id": task_id})
+async def cancel(conn: Connection, task_id: UUID, *, reason: str | None = None) -> Task:
+    return await _one_task(conn, CANCEL, {"task_id": task_id, "reason": reason})
+
+
+async def retry(conn: Connection, task_id: UUID, *, reason: str | None = None) -> Task:
+    return await _one_task(conn, RETRY, {"task_id": task_id, "reason": reason})
+
+
+async def set_actor(conn: Connection, actor: str) -> None:
+    """Name who acts in the current transaction (taskq.actor, which the audit trail records);
+    it ends with the transaction. Outside a transaction (autocommit) it would end at once: use
+    :func:`acting_as`."""
+    await _value(conn, SET_ACTOR, {"actor": actor})
+
+
+@asynccontextmanager
+async def acting_as(conn: Connection, actor: str | None) -> AsyncIterator[None]:
+    """A transaction on ``conn`` whose admin acts the audit trail records as done by ``actor``
+    (None: no actor, and no transaction is opened). The setting is transaction-local
+    (``set_config(..., true)``), so it works behind PgBouncer in transaction pooling."""
+    if actor is None:
+        yield
+        return
+    async with sql_errors(), conn.transaction():
+        await set_actor(conn, actor)
+        yield
+
+
+async def list_audit(
+    conn: Connection,
+    *,
+    task_id: UUID | None = None,
+    queue: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    after: int | None = None,
+    page_size: int = 50,
+) -> AuditPage:
+    """taskq.list_audit: newest first; ``since`` <= at < ``before``; ``after`` is the previous
+    page's ``next_cursor``."""
+    params = {
+        "task_id": task_id,
+        "queue": queue,
+        "action": action,
+        "since": since,
+        "before": before,
+        "after": after,
+        "page_size": page_size,
+    }
+    rows = await _rows(conn, LIST_AUDIT, params)
+    next_cursor = rows[0]["next_cursor"] if rows else None
+    items = [msgspec.convert(row, AuditEntry, strict=False) for row in rows]
+    return AuditPage(items=items, next_cursor=next_cursor)
 
 
 async def get_task(conn: Connection, task_id: UUID) -> Task:
@@ -684,17 +776,19 @@ def _queue(row: dict[str, Any]) -> Queue:
     return msgspec.convert(row, Queue, strict=False)
 
 
-async def set_concurrency(conn: Connection, queue: str, concurrency: int | None) -> Queue:
-    rows = await _rows(conn, SET_CONCURRENCY, {"queue": queue, "concurrency": concurrency})
-    return _queue(rows[0])
+async def set_concurrency(
+    conn: Connection, queue: str, concurrency: int | None, *, reason: str | None = None
+) -> Queue:
+    params = {"queue": queue, "concurrency": concurrency, "reason": reason}
+    return _queue((await _rows(conn, SET_CONCURRENCY, params))[0])
 
 
-async def pause_queue(conn: Connection, queue: str) -> Queue:
-    return _queue((await _rows(conn, PAUSE_QUEUE, {"queue": queue}))[0])
+async def pause_queue(conn: Connection, queue: str, *, reason: str | None = None) -> Queue:
+    return _queue((await _rows(conn, PAUSE_QUEUE, {"queue": queue, "reason": reason}))[0])
 
 
-async def resume_queue(conn: Connection, queue: str) -> Queue:
-    return _queue((await _rows(conn, RESUME_QUEUE, {"queue": queue}))[0])
+async def resume_queue(conn: Connection, queue: str, *, reason: str | None = None) -> Queue:
+    return _queue((await _rows(conn, RESUME_QUEUE, {"queue": queue, "reason": reason}))[0])
 
 
 def _queue_stats(row: dict[str, Any]) -> QueueStats:

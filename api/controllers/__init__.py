@@ -1,8 +1,16 @@
-"""One controller per resource: tasks, queues, the older ``/task/...`` routes, health."""
+"""One controller per resource: tasks, queues, the audit trail, the older ``/task/...`` routes,
+health."""
 
+from api.controllers.audit import AuditController
 from api.controllers.health import HealthController
 from api.controllers.legacy import LegacyTaskController
 from api.controllers.queues import QueueController
 from api.controllers.tasks import TaskController
 
-__all__ = ["HealthController", "LegacyTaskController", "QueueController", "TaskController"]
+__all__ = [
+    "AuditController",
+    "HealthController",
+    "LegacyTaskController",
+    "QueueController",
+    "TaskController",
+]

@@ -9,7 +9,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from msgspec import UNSET
 
-from api.deps import ConnectionDep, strict_body
+from api.deps import ActorDep, ConnectionDep, strict_body
 from api.errors import problem_responses
 from api.schemas import QueueOut, QueuePatch
 from taskq import client
@@ -31,6 +31,10 @@ PATCH_EXAMPLES = [
     Example(summary="No limit on running tasks", value={"concurrency": None}),
     Example(summary="Stop claims from the queue (running tasks finish)", value={"paused": True}),
     Example(summary="Both at once", value={"concurrency": 1, "paused": False}),
+    Example(
+        summary="With a reason for the audit trail",
+        value={"paused": True, "reason": "database maintenance"},
+    ),
 ]
 
 
@@ -58,12 +62,14 @@ class QueueController(Controller):
         "unlimited), `taskq.pause_queue` / `taskq.resume_queue` when `paused` is given, in one "
         "transaction, and answers the queue's row of `taskq.queue_stats` "
         "(`taskq.get_queue_stats`). A change creates a queue that does not exist; an empty body "
-        "only reads it (404 when there is none).",
+        "only reads it (404 when there is none). Each change writes a row of the audit trail "
+        "with `reason` and the token's name as the actor (`GET /api/audit`).",
         responses=problem_responses(400, 401, 404, 413, 415, 503),
     )
     async def update_queue(
         self,
         conn: ConnectionDep,
+        actor: ActorDep,
         name: QueuePath,
         data: Annotated[
             QueuePatch,
@@ -76,11 +82,12 @@ class QueueController(Controller):
         request: Request[Any, Any, Any],
     ) -> QueueOut:
         data = await strict_body(request, QueuePatch)
-        async with conn.transaction():
+        reason = data.reason
+        async with conn.transaction(), client.acting_as(conn, actor):
             if data.concurrency is not UNSET:
-                await client.set_concurrency(conn, name, data.concurrency)
+                await client.set_concurrency(conn, name, data.concurrency, reason=reason)
             if data.paused is True:
-                await client.pause_queue(conn, name)
+                await client.pause_queue(conn, name, reason=reason)
             elif data.paused is False:
-                await client.resume_queue(conn, name)
+                await client.resume_queue(conn, name, reason=reason)
             return QueueOut.of(await client.get_queue_stats(conn, name))

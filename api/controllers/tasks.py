@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,11 +12,11 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from api.deps import ConnectionDep, strict_body
+from api.deps import ActorDep, ConnectionDep, strict_body
 from api.errors import invalid, problem_responses
 from api.schemas import TaskCreate, TaskOut, TaskPageOut, as_utc
 from taskq import client
-from taskq.rules import PAGE_MAX, Status
+from taskq.rules import PAGE_MAX, REASON_MAX, Status
 
 TaskId = Annotated[
     UUID,
@@ -24,6 +25,18 @@ TaskId = Annotated[
         examples=[Example(value="01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11")],
     ),
 ]
+ReasonQuery = Annotated[
+    str | None,
+    Parameter(
+        max_length=REASON_MAX,
+        description=f"why, for the audit trail (at most {REASON_MAX} characters)",
+        examples=[Example(value="duplicate")],
+    ),
+]
+ACT_NOTE = (
+    " Writes a row of the audit trail with `reason` and the token's name as the actor "
+    "(`GET /api/audit`)."
+)
 
 # include= of GET /api/tasks: one or more of the large fields, comma-separated.
 _LARGE = "|".join(client.LARGE_FIELDS)
@@ -52,6 +65,18 @@ CREATE_EXAMPLES = [
         },
     ),
 ]
+
+
+async def _act(
+    act: Callable[..., Awaitable[client.Task]],
+    conn: client.Connection,
+    actor: str | None,
+    task_id: UUID,
+    reason: str | None,
+) -> TaskOut:
+    """One admin act on a task (pause, resume, cancel, retry) done by ``actor``."""
+    async with client.acting_as(conn, actor):
+        return TaskOut.of(await act(conn, task_id, reason=reason))
 
 
 class TaskController(Controller):
@@ -117,46 +142,71 @@ class TaskController(Controller):
         operation_id="pauseTask",
         summary="Pause a queued task",
         description="Calls `taskq.pause`: QUEUED -> PAUSED (PAUSED stays PAUSED); "
-        "409 from any other status.",
+        "409 from any other status." + ACT_NOTE,
         responses=problem_responses(400, 401, 404, 409, 503),
     )
-    async def pause_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
-        return TaskOut.of(await client.pause(conn, task_uuid))
+    async def pause_task(
+        self,
+        conn: ConnectionDep,
+        actor: ActorDep,
+        task_uuid: TaskId,
+        reason: ReasonQuery = None,
+    ) -> TaskOut:
+        return await _act(client.pause, conn, actor, task_uuid, reason)
 
     @patch(
         "/{task_uuid:str}/resume",
         operation_id="resumeTask",
         summary="Resume a paused task",
         description="Calls `taskq.resume`: PAUSED -> QUEUED keeping its place "
-        "(QUEUED stays QUEUED); 409 from any other status.",
+        "(QUEUED stays QUEUED); 409 from any other status." + ACT_NOTE,
         responses=problem_responses(400, 401, 404, 409, 503),
     )
-    async def resume_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
-        return TaskOut.of(await client.resume(conn, task_uuid))
+    async def resume_task(
+        self,
+        conn: ConnectionDep,
+        actor: ActorDep,
+        task_uuid: TaskId,
+        reason: ReasonQuery = None,
+    ) -> TaskOut:
+        return await _act(client.resume, conn, actor, task_uuid, reason)
 
     @post(
         "/{task_uuid:str}/cancel",
         operation_id="cancelTask",
         summary="Cancel a task",
         description="Calls `taskq.cancel`: QUEUED/PAUSED -> CANCELLED. A RUNNING task stays "
-        "RUNNING with its cancellation asked; its worker stops it. 409 for COMPLETED or FAILED.",
+        "RUNNING with its cancellation asked; its worker stops it. 409 for COMPLETED or FAILED."
+        + ACT_NOTE,
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 404, 409, 503),
     )
-    async def cancel_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
-        return TaskOut.of(await client.cancel(conn, task_uuid))
+    async def cancel_task(
+        self,
+        conn: ConnectionDep,
+        actor: ActorDep,
+        task_uuid: TaskId,
+        reason: ReasonQuery = None,
+    ) -> TaskOut:
+        return await _act(client.cancel, conn, actor, task_uuid, reason)
 
     @post(
         "/{task_uuid:str}/retry",
         operation_id="retryTask",
         summary="Retry a failed or cancelled task",
         description="Calls `taskq.retry`: FAILED/CANCELLED -> QUEUED, due now, attempts from "
-        "zero; 409 from any other status.",
+        "zero; 409 from any other status." + ACT_NOTE,
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 404, 409, 503),
     )
-    async def retry_task(self, conn: ConnectionDep, task_uuid: TaskId) -> TaskOut:
-        return TaskOut.of(await client.retry(conn, task_uuid))
+    async def retry_task(
+        self,
+        conn: ConnectionDep,
+        actor: ActorDep,
+        task_uuid: TaskId,
+        reason: ReasonQuery = None,
+    ) -> TaskOut:
+        return await _act(client.retry, conn, actor, task_uuid, reason)
 
     @get(
         "/",

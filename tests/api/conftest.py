@@ -84,7 +84,13 @@ def free_port() -> int:
 
 def _clean_environment() -> dict[str, str]:
     """The test run's environment, less what would change which database or token is used."""
-    unset = {"TASKQ_API_TOKEN", "TASKQ_DATABASE_URL", "DATABASE_URL", "TASKQ_PREPARE"}
+    unset = {
+        "TASKQ_API_TOKEN",
+        "TASKQ_API_TOKENS",
+        "TASKQ_DATABASE_URL",
+        "DATABASE_URL",
+        "TASKQ_PREPARE",
+    }
     return {key: value for key, value in os.environ.items() if key not in unset}
 
 

@@ -25,6 +25,7 @@ ROUTES = {
     ("post", "/api/tasks/{task_uuid}/retry"): "retryTask",
     ("get", "/api/queues"): "listQueues",
     ("patch", "/api/queues/{name}"): "updateQueue",
+    ("get", "/api/audit"): "listAudit",
     ("get", "/task/create"): "legacyCreateTask",
     ("get", "/task/status/{task_id}"): "legacyTaskStatus",
     ("get", "/health"): "health",
