@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -54,6 +55,20 @@ def exit_status(error: BaseException) -> int:
 
 
 TASK_COLUMNS = ("id", "name", "queue", "priority", "status", "scheduled_at", "attempts")
+AUDIT_COLUMNS = (
+    "id",
+    "at",
+    "action",
+    "task_id",
+    "queue",
+    "before",
+    "after",
+    "actor",
+    "db_user",
+    "reason",
+)
+# the actor the audit trail records for the admin commands when --actor is not given
+ACTOR_ENV = "TASKQ_ACTOR"
 QUEUE_COLUMNS = (
     "queue",
     "concurrency",
@@ -164,6 +179,7 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
 # --- argument parsing -----------------------------------------------------------------------
 
 _RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -173,13 +189,28 @@ def parse_time(text: str) -> datetime:
     if relative:
         seconds = float(relative.group(1)) * _UNITS[relative.group(2)]
         return datetime.now(UTC) + timedelta(seconds=seconds)
+    return _iso_time(text, "--at", "+30s/+5m/+2h/+1d")
+
+
+def _iso_time(text: str, option: str, or_else: str) -> datetime:
+    """An ISO 8601 time, UTC without an offset; InvalidArgument naming ``option`` and the other
+    forms it takes (``or_else``)."""
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError as error:
         raise InvalidArgument(
-            f"--at {text!r} is not a time: use ISO 8601 (2030-01-01T10:00:00) or +30s/+5m/+2h/+1d"
+            f"{option} {text!r} is not a time: use ISO 8601 (2030-01-01T10:00:00) or {or_else}"
         ) from error
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_past(text: str, option: str) -> datetime:
+    """ISO 8601 (no offset = UTC) or how long ago: ``30s``, ``5m``, ``2h``, ``1d``."""
+    ago = _AGO.match(text.strip())
+    if ago:
+        seconds = float(ago.group(1)) * _UNITS[ago.group(2)]
+        return datetime.now(UTC) - timedelta(seconds=seconds)
+    return _iso_time(text, option, "how long ago: 30s, 5m, 2h, 1d")
 
 
 def read_payload(text: str | None) -> str | None:
@@ -289,12 +320,24 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def actor_of(args: argparse.Namespace) -> str | None:
+    """Who the audit trail names for an admin command: --actor, else TASKQ_ACTOR, else nobody
+    (the database login is recorded either way)."""
+    actor: str | None = args.actor or os.environ.get(ACTOR_ENV) or None
+    return actor
+
+
 def _transition(
-    action: Callable[[client.Connection, UUID], Awaitable[client.Task]],
+    action: Callable[..., Awaitable[client.Task]],
 ) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         task_id = parse_task_id(args.task_id)
-        task = run_call(args, lambda conn: action(conn, task_id))
+
+        async def call(conn: client.Connection) -> client.Task:
+            async with client.acting_as(conn, actor_of(args)):
+                return await action(conn, task_id, reason=args.reason)
+
+        task = run_call(args, call)
         note = (
             " (cancellation asked; its worker stops it)"
             if task.cancel_requested and task.status == "RUNNING"
@@ -314,14 +357,16 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     async def call(conn: client.Connection) -> list[client.QueueStats]:
-        if args.unlimited:
-            await client.set_concurrency(conn, args.queue, None)
-        elif args.concurrency is not None:
-            await client.set_concurrency(conn, args.queue, args.concurrency)
-        if args.pause:
-            await client.pause_queue(conn, args.queue)
-        if args.resume:
-            await client.resume_queue(conn, args.queue)
+        reason = args.reason
+        async with client.acting_as(conn, actor_of(args)):
+            if args.unlimited:
+                await client.set_concurrency(conn, args.queue, None, reason=reason)
+            elif args.concurrency is not None:
+                await client.set_concurrency(conn, args.queue, args.concurrency, reason=reason)
+            if args.pause:
+                await client.pause_queue(conn, args.queue, reason=reason)
+            if args.resume:
+                await client.resume_queue(conn, args.queue, reason=reason)
         return [s for s in await client.queue_stats(conn) if s.queue == args.queue]
 
     if args.concurrency is None and not (args.unlimited or args.pause or args.resume):
@@ -333,6 +378,42 @@ def cmd_queue(args: argparse.Namespace) -> int:
         raise NotFound(f"queue {args.queue!r} does not exist")
     emit(args, stats[0], table(stats, QUEUE_COLUMNS))
     return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.limit < 1 or args.limit > PAGE_MAX:
+        raise InvalidArgument(f"--limit must be between 1 and {PAGE_MAX}")
+    task_id = parse_task_id(args.task_id) if args.task_id else None
+    since = parse_past(args.since, "--since") if args.since else None
+    before = parse_past(args.before, "--before") if args.before else None
+    page = run_call(
+        args,
+        lambda conn: client.list_audit(
+            conn,
+            task_id=task_id,
+            queue=args.queue,
+            action=args.action,
+            since=since,
+            before=before,
+            after=args.after,
+            page_size=args.limit,
+        ),
+    )
+    text = table(page.items, AUDIT_COLUMNS) if page.items else "no audit rows"
+    if page.next_cursor is not None:
+        text += f"\n(more: taskq audit --after {page.next_cursor})"
+    emit(args, page, text)
+    return 0
+
+
+def add_audit_options(parser: argparse.ArgumentParser) -> None:
+    """--reason and --actor: what the audit trail records with an admin command."""
+    parser.add_argument("--reason", help="why, recorded in the audit trail (taskq audit)")
+    parser.add_argument(
+        "--actor",
+        help=f"who acts, recorded in the audit trail (default: {ACTOR_ENV}; the database "
+        "login is recorded too)",
+    )
 
 
 def add_commands(commands: Any) -> None:
@@ -381,6 +462,7 @@ def add_commands(commands: Any) -> None:
             name, help=f"{name} a task ({text})", description=f"{text} (taskq.{name})."
         )
         p.add_argument("task_id", help="the task's id")
+        add_audit_options(p)
         p.set_defaults(handler=_transition(action))
 
     p = commands.add_parser(
@@ -400,9 +482,41 @@ def add_commands(commands: Any) -> None:
     state = p.add_mutually_exclusive_group()
     state.add_argument("--pause", action="store_true", help="stop claims from the queue")
     state.add_argument("--resume", action="store_true", help="let claims take from the queue again")
+    add_audit_options(p)
     p.set_defaults(handler=cmd_queue)
 
-    for sub in ("enqueue", "status", "ls", "pause", "resume", "cancel", "retry", "queues", "queue"):
+    p = commands.add_parser(
+        "audit",
+        help="list the audit trail of admin acts, newest first",
+        description="The audit trail (taskq.list_audit): one row per admin act, newest first.",
+    )
+    p.add_argument("--task-id", help="only acts on this task")
+    p.add_argument("--queue", help="only acts on this queue or its tasks")
+    p.add_argument(
+        "--action", help="only this act: pause, resume, cancel, retry, set_concurrency, ..."
+    )
+    p.add_argument(
+        "--since",
+        help="only acts at or after this time: ISO 8601 (no offset = UTC), or how long ago: "
+        "30m, 2h, 1d",
+    )
+    p.add_argument("--before", help="only acts before this time: ISO 8601, or 30m, 2h, 1d (ago)")
+    p.add_argument("--limit", type=int, default=20, help="rows per page (default 20)")
+    p.add_argument("--after", type=int, help="the cursor printed after the previous page")
+    p.set_defaults(handler=cmd_audit)
+
+    for sub in (
+        "enqueue",
+        "status",
+        "ls",
+        "pause",
+        "resume",
+        "cancel",
+        "retry",
+        "queues",
+        "queue",
+        "audit",
+    ):
         parser = commands.choices[sub]
         add_database_option(parser)
         add_json_option(parser)

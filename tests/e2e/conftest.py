@@ -6,9 +6,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cli.main import main
 from taskq.pgserver import LocalServer, embedded_bin_dir
 
 
@@ -26,3 +28,18 @@ def folder() -> Iterator[Path]:
             if server.is_running():
                 server.stop("immediate")
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def cli(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
+    """``taskq`` in-process on the test's database: (exit status, stdout, stderr) of a call."""
+    monkeypatch.setenv("TASKQ_DATABASE_URL", database_url)
+
+    def call(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

@@ -24,26 +24,12 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from cli.main import build_parser, main
+from cli.main import build_parser
 from taskq.pgserver import LocalServer, embedded_bin_dir, free_port
 from tests.conftest import PgServer
 from tests.e2e.test_run import clean_env
 
 TASKQ = str(Path(sys.executable).parent / "taskq")
-
-
-@pytest.fixture
-def cli(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Any:
-    monkeypatch.setenv("TASKQ_DATABASE_URL", database_url)
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 def test_enqueue_status_and_ls(cli: Any) -> None:
@@ -219,7 +205,7 @@ def test_unreachable_database_from_a_subprocess() -> None:
 
 def test_every_subcommand_has_help() -> None:
     commands = ["run", "api", "worker", "migrate", "psql", "enqueue", "status", "ls"]
-    commands += ["pause", "resume", "cancel", "retry", "queues", "queue"]
+    commands += ["pause", "resume", "cancel", "retry", "queues", "queue", "audit"]
     for command in commands:
         result = subprocess.run(
             [TASKQ, command, "--help"], capture_output=True, text=True, timeout=60, check=False
