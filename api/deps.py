@@ -12,13 +12,11 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from api.auth import actor_of
 from taskq.client import Connection
+from taskq.pool import Pool, pooled
 
-Pool = AsyncConnectionPool[AsyncConnection[Any]]
 BodyT = TypeVar("BodyT", bound=msgspec.Struct)
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
@@ -37,9 +35,10 @@ def provide_database(state: State) -> Database:
 
 
 async def provide_connection(state: State) -> AsyncIterator[Connection]:
-    """A pooled autocommit connection for one request; each SQL call is its own transaction."""
+    """A pooled autocommit connection for one request; each SQL call is its own transaction.
+    One whose call found the database unavailable (a standby after a failover) is dropped."""
     database: Database = state.database
-    async with database.pool.connection(timeout=database.timeout) as conn:
+    async with pooled(database.pool, database.timeout) as conn:
         yield conn
 
 

@@ -3,7 +3,8 @@
 The SQL functions raise standard SQLSTATEs, which :mod:`taskq.errors` turns into NotFound (P0002
 -> 404), Conflict (55000 -> 409) and InvalidArgument (22xxx -> 400), with the field, task id and
 status the SQL put in the error's fields (never read from the message); a database that cannot
-be reached (a pool timeout, a broken connection) or has no taskq schema is 503. Litestar's own
+be reached (a pool timeout, a broken connection), takes no writes (25006: a standby, during a
+failover) or has no taskq schema is 503, with ``Retry-After``. Litestar's own
 client errors (validation, a body that is not JSON or too large, an unknown route, a missing
 token) keep their status and get the same body. Nothing a client sends turns into a 500: a 500
 here is a bug in taskq.
@@ -27,6 +28,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.schemas import InvalidParam, ParamSource, Problem
 from taskq.errors import (
+    READ_ONLY_SQLSTATE,
     Conflict,
     InvalidArgument,
     NotFound,
@@ -140,6 +142,10 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
             title="Invalid argument",
             invalid_params=params,
             hint=error.hint or _HINT_OF_SQLSTATE.get(error.sqlstate or "", _nul_hint(cause)),
+        )
+    if error.sqlstate == READ_ONLY_SQLSTATE:
+        return unavailable(
+            f"the database takes no writes (a standby; a failover may be under way): {message}"
         )
     if isinstance(error, Unavailable) or isinstance(cause, psycopg.InterfaceError):
         return unavailable(f"the database cannot be reached: {message}")

@@ -7,7 +7,13 @@ from __future__ import annotations
 import logging
 
 from taskq.embedded import running_embedded
-from taskq.settings import ConfigError, DatabaseSource, check_database, configured_database
+from taskq.settings import (
+    ConfigError,
+    DatabaseSource,
+    check_database,
+    configured_database,
+    failover_warning,
+)
 
 
 def resolve_database(explicit: str | None = None) -> DatabaseSource:
@@ -25,13 +31,17 @@ def database_at_start(
 ) -> DatabaseSource | None:
     """The database of a long-running command (``taskq worker``, ``taskq api``), checked once:
     None, the reason logged, when this configuration cannot work; a warning ending in
-    ``meanwhile`` when the database does not answer yet, which the command then waits for."""
+    ``meanwhile`` when the database does not answer yet, which the command then waits for; a
+    warning too for a multi-host URL that may settle on a standby."""
     try:
         source = resolve_database(explicit)
         problem = check_database(source, timeout=5)
     except ConfigError as error:
         log.error("%s", error)
         return None
+    warning = failover_warning(source.url)
+    if warning is not None:
+        log.warning("%s", warning)
     if problem is not None:
         log.warning(
             "the database from %s does not answer (%s); %s", source.origin, problem, meanwhile

@@ -10,6 +10,11 @@ program needs in the error's fields, never only in the message (which may be rew
   55000) -> ``.task_id``, ``.task_status``; P0002 no such worker: ``TABLE`` is ``workers``,
   ``DETAIL`` ``{"worker_id": ...}`` -> ``.worker_id``.
 
+A server that cannot be reached, is shutting down (class 08, 57P) or takes no writes (25006
+read_only_sql_transaction: a standby, an old primary that came back as one, a database made
+read-only) is :class:`Unavailable`: the call is retried on another connection, which libpq may
+open on another host of a multi-host URL.
+
 Callers (the API, the CLI, the worker) catch these classes, never psycopg's.
 """
 
@@ -24,6 +29,8 @@ import psycopg
 # The database is there but the taskq schema is not (yet) deployed: no schema taskq (3F000), no
 # such table or view (42P01), function (42883) or type (42704).
 SCHEMA_MISSING_SQLSTATES: Final = frozenset({"3F000", "42P01", "42883", "42704"})
+# The server takes no writes: a hot standby, or a session that is read-only.
+READ_ONLY_SQLSTATE: Final = "25006"
 
 
 class TaskqError(Exception):
@@ -63,7 +70,8 @@ class InvalidArgument(TaskqError):
 
 
 class Unavailable(TaskqError):
-    """The database cannot be reached."""
+    """The database cannot be reached, or takes no writes (a standby): worth retrying on
+    another connection."""
 
 
 class SchemaMissing(TaskqError):
@@ -118,8 +126,10 @@ def translate(error: psycopg.Error) -> TaskqError:
         return InvalidArgument(message, "22000", hint)
     if sqlstate in SCHEMA_MISSING_SQLSTATES:
         return SchemaMissing(message, sqlstate, hint)
-    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or (
-        sqlstate or ""
-    ).startswith(("08", "57P")):
+    if (
+        isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        or (sqlstate or "").startswith(("08", "57P"))
+        or sqlstate == READ_ONLY_SQLSTATE
+    ):
         return Unavailable(message or "the database is not reachable", sqlstate, hint)
     return TaskqError(message, sqlstate, hint)

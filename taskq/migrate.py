@@ -7,7 +7,10 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
+from taskq.settings import connection_problem, names_several_hosts
 
 
 class MigrationError(RuntimeError):
@@ -23,12 +26,18 @@ def project_dir() -> Path:
 
 
 def sqitch_target(database_url: str) -> str:
-    """A Sqitch target (``db:pg://user:pass@host:port/db``) for a libpq URL or DSN."""
+    """A Sqitch target (``db:pg://user:pass@host:port/db``) for a libpq URL or DSN.
+
+    Sqitch takes one host. A URL that names several (a primary and its standbys:
+    ``host=a,b``) is resolved first: the target is the host that libpq finds taking writes,
+    trying them in the URL's order (:func:`writable_host`)."""
     parts = conninfo_to_dict(database_url)
     user = parts.get("user") or "postgres"
     password = parts.get("password")
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
+    if names_several_hosts(database_url):
+        host, port = writable_host(database_url)
     dbname = parts.get("dbname") or user
     auth = (
         f"{quote(str(user), safe='')}:{quote(str(password), safe='')}"
@@ -36,6 +45,29 @@ def sqitch_target(database_url: str) -> str:
         else quote(str(user), safe="")
     )
     return f"db:pg://{auth}@{host}:{port}/{dbname}"
+
+
+def writable_host(database_url: str) -> tuple[str, str]:
+    """The host and port, of those ``database_url`` names, that take writes now: the first
+    that libpq accepts with ``target_session_attrs=read-write`` (whatever the URL says)."""
+    parts = conninfo_to_dict(database_url)
+    try:
+        with psycopg.connect(
+            database_url,
+            target_session_attrs="read-write",
+            connect_timeout=parts.get("connect_timeout") or 10,
+        ) as conn:
+            return conn.info.host, str(conn.info.port)
+    except psycopg.Error as error:
+        hosts = str(parts.get("host") or parts.get("hostaddr") or "localhost").split(",")
+        ports = str(parts.get("port") or "5432").split(",")
+        if len(ports) == 1:
+            ports *= len(hosts)
+        named = ", ".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
+        raise MigrationError(
+            f"none of the database's hosts ({named}) takes writes, so there is none to deploy "
+            f"to: {connection_problem(error)}"
+        ) from None
 
 
 def sqitch(command: str, database_url: str, *args: str) -> str:

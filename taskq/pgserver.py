@@ -237,6 +237,33 @@ class LocalServer:
                 "max_connections = 200\n"
             )
 
+    def init_standby(
+        self, primary: LocalServer, user: str = "postgres", port: int | None = None
+    ) -> None:
+        """Make the cluster (once) a streaming standby of the running ``primary``:
+        ``pg_basebackup -R`` as ``user`` (a role with REPLICATION that ``pg_hba.conf`` lets
+        in for replication), on a port of its own. ``start`` runs it; :meth:`promote` makes it
+        a primary."""
+        if self.initialised:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        if self.user is not None:
+            _open_path_for(self.data_dir, self.user)
+        self._run(
+            "pg_basebackup",
+            *("-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(primary.port), "-U", user),
+            *("--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"),
+            failure=f"pg_basebackup from port {primary.port} failed",
+        )
+        conf = self.data_dir / "postgresql.conf"
+        chosen = port or free_port()
+        conf.write_text(re.sub(r"(?m)^port = \d+$", f"port = {chosen}", conf.read_text()))
+
+    def promote(self) -> None:
+        """End a standby's recovery: it takes writes from now on."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "promote", failure="promotion failed")
+
     def start(self, settings: Mapping[str, str] | None = None, timeout: int = 60) -> None:
         if self.user is not None:
             _open_path_for(self.data_dir, self.user)

@@ -1,10 +1,18 @@
 """The connection pool the API and the worker share the settings of, and the one way every
 other taskq connection is opened (the CLI's, the worker's LISTEN), with the same prepare policy.
+
+A URL may name several hosts (libpq's ``host=a,b`` or ``postgresql://a:5432,b:5432/db``): each
+new connection tries them in order, and with ``target_session_attrs=read-write`` takes the
+first that accepts writes, so after a failover new connections find the promoted standby. A
+connection that found the database unavailable (broken, or on a server that takes no writes)
+is never handed out again (:func:`pooled`).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from time import monotonic
 from typing import Any
 
@@ -12,7 +20,10 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from taskq import decoding
+from taskq.errors import Unavailable
 from taskq.settings import Prepare, prepare_setting
+
+Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
 # A connection handed back less than this many seconds ago is handed out again unchecked.
 CHECK_IDLE_AFTER = 1.0
@@ -94,7 +105,7 @@ def make_pool(
     max_size: int = 10,
     name: str = "taskq",
     prepare: Prepare | None = None,
-) -> AsyncConnectionPool[AsyncConnection[Any]]:
+) -> Pool:
     """An unopened pool of autocommit connections: each SQL function call is its own
     transaction. ``prepare`` is the prepare policy (None: ``TASKQ_PREPARE``), applied to each
     new connection."""
@@ -116,3 +127,19 @@ def make_pool(
         check=freshness.check,
         reset=freshness.returned,
     )
+
+
+@asynccontextmanager
+async def pooled(pool: Pool, wait: float) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of ``pool`` for one call, waited for up to ``wait`` seconds.
+
+    When the call finds the database :class:`~taskq.errors.Unavailable` the connection is
+    closed, and the pool replaces it. A connection to a server that takes no writes (a standby,
+    or the old primary come back as one) stays healthy to the pool's checks and would fail every
+    call; a new one goes where libpq's ``target_session_attrs`` sends it."""
+    async with pool.connection(timeout=wait) as conn:
+        try:
+            yield conn
+        except Unavailable:
+            await conn.close()
+            raise

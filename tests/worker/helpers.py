@@ -18,7 +18,7 @@ from uuid import UUID
 import psycopg
 
 from taskq.client import Claimed, Task
-from worker import TaskContext, Worker
+from worker import Registry, TaskContext, Worker
 from worker.outcomes import Running
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +71,18 @@ async def running_worker(database_url: str, **options: Any) -> AsyncIterator[Wor
         ready.cancel()
         worker.stop()
         await asyncio.wait_for(job, timeout=worker.grace + 20)
+
+
+def gated_registry(gate: asyncio.Event) -> Registry:
+    """A registry whose handler ``gated`` returns ``"done"`` once ``gate`` is set."""
+    registry = Registry()
+
+    @registry.task("gated")
+    async def gated(payload: dict[str, Any], ctx: TaskContext) -> str:
+        await gate.wait()
+        return "done"
+
+    return registry
 
 
 # --- statuses, read with a plain connection ------------------------------------------------

@@ -11,9 +11,8 @@ import pytest
 
 from taskq import client
 from tests.conftest import PgServer, database_name
-from tests.worker.helpers import await_until, running_worker
+from tests.worker.helpers import await_until, gated_registry, running_worker
 from tests.worker.test_worker_loop import finished, reaches
-from worker import Registry, TaskContext
 
 AsyncConn = psycopg.AsyncConnection[Any]
 
@@ -97,13 +96,7 @@ async def test_an_outcome_is_reported_once_the_database_accepts_connections_agai
     caplog.set_level(logging.WARNING, logger="taskq.worker")
     # the handler ends when the test says so: only once the worker is shut out
     gate = asyncio.Event()
-    registry = Registry()
-
-    @registry.task("gated")
-    async def gated(payload: dict[str, Any], ctx: TaskContext) -> str:
-        await gate.wait()
-        return "done"
-
+    registry = gated_registry(gate)
     # connect_timeout 0.5 s: a call waits that long for a connection, then is retried
     async with running_worker(database_url, connect_timeout=0.5, registry=registry) as w:
         task_id = await client.enqueue(aconn, "gated")
