@@ -28,7 +28,13 @@ from litestar.types import Guard
 
 import taskq
 from api.bodies import MAX_BODY_DEPTH, check_body
-from api.controllers import HealthController, LegacyTaskController, QueueController, TaskController
+from api.controllers import (
+    HealthController,
+    LegacyTaskController,
+    QueueController,
+    TableHealthController,
+    TaskController,
+)
 from api.deps import Database, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import ClosedStructSchemaPlugin
@@ -158,6 +164,7 @@ def create_app(
             QueueController,
             LegacyTaskController,
             HealthController,
+            TableHealthController,
             assets,
         ],
         lifespan=[open_pool],

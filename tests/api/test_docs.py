@@ -28,6 +28,7 @@ ROUTES = {
     ("get", "/task/create"): "legacyCreateTask",
     ("get", "/task/status/{task_id}"): "legacyTaskStatus",
     ("get", "/health"): "health",
+    ("get", "/api/health/tables"): "tableHealth",
 }
 
 
