@@ -28,6 +28,7 @@ from api.controllers import (
     HealthController,
     LegacyTaskController,
     QueueController,
+    TableHealthController,
     TaskController,
 )
 from api.deps import Database, provide_actor, provide_connection, provide_database
@@ -148,6 +149,7 @@ def create_app(
             AuditController,
             LegacyTaskController,
             HealthController,
+            TableHealthController,
             assets,
         ],
         lifespan=[open_pool],

@@ -375,3 +375,82 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     task_id: UUID | None = None
     task_status: Status | None = None
     hint: str | None = None
+
+
+# -- table health ----------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else utc_iso(moment)
+
+
+class TableHealthOut(msgspec.Struct, kw_only=True):
+    """A table of schema taskq: sizes, tuples, last vacuum and analyze (taskq.table_health)."""
+
+    table_name: str
+    total_bytes: Annotated[int, Meta(description="table, TOAST and indexes")]
+    table_bytes: Annotated[int, Meta(description="the table and its TOAST")]
+    index_bytes: int
+    live_tuples: Annotated[int, Meta(description="an estimate of the statistics")]
+    dead_tuples: Annotated[int, Meta(description="an estimate of the statistics")]
+    dead_fraction: Annotated[float, Meta(description="dead / (live + dead); 0 for no tuples")]
+    n_mod_since_analyze: int
+    n_ins_since_vacuum: int
+    last_vacuum: Timestamp | None
+    last_autovacuum: Timestamp | None
+    last_analyze: Timestamp | None
+    last_autoanalyze: Timestamp | None
+    vacuum_count: int
+    autovacuum_count: int
+    analyze_count: int
+    autoanalyze_count: int
+
+    @classmethod
+    def of(cls, row: client.TableHealth) -> TableHealthOut:
+        fields = msgspec.structs.asdict(row)
+        for key in ("last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"):
+            fields[key] = _iso(fields[key])
+        return cls(**fields)
+
+
+class CleanupHolderOut(msgspec.Struct, kw_only=True):
+    """Something that holds back VACUUM (taskq.cleanup_holders)."""
+
+    holder: Annotated[
+        str,
+        Meta(
+            description="session, standby feedback, prepared transaction, replication slot, "
+            "replication slot catalog"
+        ),
+    ]
+    pid: int | None
+    name: Annotated[
+        str | None, Meta(description="application_name, prepared transaction gid or slot name")
+    ]
+    database: str | None
+    role: str | None
+    state: str | None
+    xmin: Annotated[int, Meta(description="the oldest transaction id it keeps visible")]
+    xmin_age: Annotated[int, Meta(description="transactions since xmin")]
+    since: Timestamp | None
+    age: Annotated[float | None, Meta(description="seconds since `since`")]
+    query_start: Timestamp | None
+    holds_back_taskq: Annotated[bool, Meta(description="it keeps dead rows of the taskq tables")]
+    is_horizon: Annotated[bool, Meta(description="the oldest of those that do")]
+
+    @classmethod
+    def of(cls, row: client.CleanupHolder) -> CleanupHolderOut:
+        fields = msgspec.structs.asdict(row)
+        fields.update(
+            since=_iso(row.since),
+            query_start=_iso(row.query_start),
+            age=None if row.age is None else row.age.total_seconds(),
+        )
+        return cls(**fields)
+
+
+class TablesHealthOut(msgspec.Struct, kw_only=True):
+    """The taskq tables and what holds back their cleanup."""
+
+    tables: list[TableHealthOut]
+    cleanup_holders: list[CleanupHolderOut]

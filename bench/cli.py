@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import floor, growth, peers, report, taskq_bench
+from bench import floor, growth, held_snapshot, peers, report, taskq_bench
 from bench.common import RESULTS, BenchError, Progress, Recorder
 from bench.scale import FULL, QUICK, Scale
 from bench.server import BenchServer, git_revision, machine
@@ -51,6 +51,11 @@ SECTIONS: dict[str, tuple[str, Steps, Runner]] = {
         "claim latency with few and many queued or finished tasks; worker memory",
         growth.steps,
         growth.run,
+    ),
+    "held": (
+        "claims while 150 tasks/s flow, with and without a REPEATABLE READ snapshot held open",
+        held_snapshot.steps,
+        held_snapshot.run,
     ),
 }
 

@@ -59,6 +59,9 @@ SHOWN_SETTINGS = {
     "task_seconds": "task_s",
     "pause_s": "pause_s",
     "driver": "driver",
+    "rate": "rate/s",
+    "seconds": "s",
+    "snapshot_held": "snapshot_held",
 }
 
 

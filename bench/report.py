@@ -350,7 +350,29 @@ def evaluate(recorder: Recorder) -> list[Target]:
                 None,
             )
         )
+    targets.extend(_held_snapshot(recorder))
     return targets
+
+
+def _held_snapshot(recorder: Recorder) -> list[Target]:
+    """Context: the claim's last window and the dead tuples, a snapshot held beside none."""
+    free = recorder.find("taskq", "claim under a steady flow", snapshot_held=False)
+    held = recorder.find("taskq", "claim under a steady flow", snapshot_held=True)
+    if not free or not held:
+        return []
+    a, b = free[0], held[0]
+    seconds = a.detail.get("window_s", ["?", "?"])
+    return [
+        Target(
+            f"(context) claim p50 / p99 in the last window ({seconds[0]:g}-{seconds[1]:g} s) "
+            f"at {a.settings['rate']} tasks/s, a REPEATABLE READ snapshot held / none",
+            "-",
+            f"p50 {b.detail['p50']:.2f} / {a.detail['p50']:.2f} ms, "
+            f"p99 {b.detail['p99']:.2f} / {a.detail['p99']:.2f} ms; dead tuples at the end "
+            f"{b.detail['dead_tuples']:,} / {a.detail['dead_tuples']:,}",
+            None,
+        )
+    ]
 
 
 def recorder_small(recorder: Recorder) -> int | None:

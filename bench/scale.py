@@ -46,6 +46,10 @@ class Scale:
     growth_samples: int = 2_000
     growth_unhandled: int = 100_000
     memory_tasks: int = 100_000
+    # held snapshot: claims while tasks flow at a steady rate, with a snapshot held or not
+    held_rate: int = 150
+    held_seconds: float = 90.0
+    held_window: float = 10.0
 
     def floor_claim_rows(self, batch: int) -> int:
         return self.claim_rows_single if batch == 1 else self.claim_rows_batch
@@ -79,4 +83,5 @@ QUICK = Scale(
     growth_large=100_000,
     growth_samples=500,
     memory_tasks=20_000,
+    held_seconds=20.0,
 )

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import types
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -416,6 +417,90 @@ def add_audit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+TABLE_HEALTH_COLUMNS = (
+    "table_name",
+    "total",
+    "table",
+    "indexes",
+    "live_tuples",
+    "dead_tuples",
+    "dead",
+    "n_mod_since_analyze",
+    "last_autovacuum",
+    "last_autoanalyze",
+)
+HOLDER_COLUMNS = (
+    "holder",
+    "pid",
+    "name",
+    "database",
+    "role",
+    "state",
+    "xmin_age",
+    "age",
+    "holds_back_taskq",
+    "is_horizon",
+)
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """What ``taskq health`` shows: taskq.table_health and taskq.cleanup_holders."""
+
+    tables: list[client.TableHealth]
+    cleanup_holders: list[client.CleanupHolder]
+
+
+def size(count: int) -> str:
+    """Bytes as people read them: 8.0 kB, 1.2 MB (powers of 1024, as pg_size_pretty)."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("not reached")
+
+
+def horizon_line(holders: Sequence[client.CleanupHolder]) -> str:
+    """One line on what holds back the cleanup of the taskq tables, if anything does."""
+    horizon = [h for h in holders if h.is_horizon]
+    if not horizon:
+        return "nothing holds back the cleanup of the taskq tables"
+    h = horizon[0]
+    who = (
+        h.holder
+        + (f" pid {h.pid}" if h.pid is not None else "")
+        + (f" {h.name!r}" if h.name else "")
+    )
+    held = f"{h.xmin_age:,} xids" + (f", {_cell(h.age)}" if h.age is not None else "")
+    return f"the cleanup of the taskq tables is held back by {who}: {held}"
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    async def call(conn: client.Connection) -> Health:
+        return Health(
+            tables=await client.table_health(conn),
+            cleanup_holders=await client.cleanup_holders(conn),
+        )
+
+    health = run_call(args, call)
+    rows = [
+        types.SimpleNamespace(
+            **msgspec.structs.asdict(t),
+            total=size(t.total_bytes),
+            table=size(t.table_bytes),
+            indexes=size(t.index_bytes),
+            dead=f"{t.dead_fraction:.1%}",
+        )
+        for t in health.tables
+    ]
+    text = table(rows, TABLE_HEALTH_COLUMNS)
+    if health.cleanup_holders:
+        text += "\n\n" + table(health.cleanup_holders, HOLDER_COLUMNS)
+    text += "\n\n" + horizon_line(health.cleanup_holders)
+    emit(args, health, text)
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """Add the admin subcommands to the ``taskq`` parser's subparsers."""
     p = commands.add_parser("enqueue", help="add a task", description="Add a task (taskq.enqueue).")
@@ -471,6 +556,16 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(handler=cmd_queues)
 
     p = commands.add_parser(
+        "health",
+        help="table sizes, dead tuples, vacuums, and what holds back cleanup",
+        description="Each taskq table's sizes, dead tuples and last (auto)vacuum and analyze "
+        "(taskq.table_health), and what holds back VACUUM in the cluster (taskq.cleanup_holders): "
+        "the oldest open transactions and snapshots, prepared transactions, replication slots, "
+        "standbys' feedback.",
+    )
+    p.set_defaults(handler=cmd_health)
+
+    p = commands.add_parser(
         "queue",
         help="change a queue",
         description="Change a queue's concurrency, or pause/resume it.",
@@ -516,6 +611,7 @@ def add_commands(commands: Any) -> None:
         "queues",
         "queue",
         "audit",
+        "health",
     ):
         parser = commands.choices[sub]
         add_database_option(parser)

@@ -163,6 +163,44 @@ class AuditPage(msgspec.Struct, kw_only=True):
 
     items: list[AuditEntry]
     next_cursor: int | None
+class TableHealth(msgspec.Struct, kw_only=True):
+    """A row of the taskq.table_health view: one table of the schema."""
+
+    table_name: str
+    total_bytes: int
+    table_bytes: int
+    index_bytes: int
+    live_tuples: int
+    dead_tuples: int
+    dead_fraction: float
+    n_mod_since_analyze: int
+    n_ins_since_vacuum: int
+    last_vacuum: datetime | None
+    last_autovacuum: datetime | None
+    last_analyze: datetime | None
+    last_autoanalyze: datetime | None
+    vacuum_count: int
+    autovacuum_count: int
+    analyze_count: int
+    autoanalyze_count: int
+
+
+class CleanupHolder(msgspec.Struct, kw_only=True):
+    """A row of the taskq.cleanup_holders view: something that holds back VACUUM."""
+
+    holder: str
+    pid: int | None
+    name: str | None
+    database: str | None
+    role: str | None
+    state: str | None
+    xmin: int
+    xmin_age: int
+    since: datetime | None
+    age: timedelta | None
+    query_start: datetime | None
+    holds_back_taskq: bool
+    is_horizon: bool
 
 
 class TaskPage(msgspec.Struct, Generic[TaskRow], kw_only=True):
@@ -303,6 +341,8 @@ FROM taskq.list_audit(task_id => %(task_id)s, queue => %(queue)s, action => %(ac
 SET_ACTOR = "SELECT set_config('taskq.actor', %(actor)s, true)"
 QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
 GET_QUEUE_STATS = "SELECT * FROM taskq.get_queue_stats(%(queue)s)"
+TABLE_HEALTH = "SELECT * FROM taskq.table_health"
+CLEANUP_HOLDERS = "SELECT * FROM taskq.cleanup_holders"
 LISTEN = "LISTEN {channel}"
 
 # NOTIFY channels of the SQL side: the queue name on NOTIFY_CHANNEL whenever a queue may have
@@ -802,6 +842,19 @@ async def queue_stats(conn: Connection) -> list[QueueStats]:
 async def get_queue_stats(conn: Connection, queue: str) -> QueueStats:
     """The queue's row of taskq.queue_stats; NotFound when the queue does not exist."""
     return _queue_stats((await _rows(conn, GET_QUEUE_STATS, {"queue": queue}))[0])
+
+
+async def table_health(conn: Connection) -> list[TableHealth]:
+    """The taskq.table_health rows: each table's sizes, dead tuples, last vacuum and analyze."""
+    rows = await _rows(conn, TABLE_HEALTH, {})
+    return [msgspec.convert(row, TableHealth, strict=False) for row in rows]
+
+
+async def cleanup_holders(conn: Connection) -> list[CleanupHolder]:
+    """The taskq.cleanup_holders rows: what holds back VACUUM, oldest first."""
+    rows = await _rows(conn, CLEANUP_HOLDERS, {})
+    # xid has no Python type: psycopg hands it over as text
+    return [msgspec.convert(row, CleanupHolder, strict=False) for row in rows]
 
 
 async def listen(conn: Connection, channel: str) -> None:

@@ -31,7 +31,13 @@ from tests.pgbouncer import PgBouncer, start_pgbouncer
 
 TEMPLATE = "taskq_template"
 # Test servers trade durability for speed; the data is thrown away at the end of the run.
-FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+FAST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    # PREPARE TRANSACTION, which taskq.cleanup_holders reports, needs a slot for it
+    "max_prepared_transactions": "10",
+}
 
 
 @dataclass

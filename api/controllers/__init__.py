@@ -5,6 +5,7 @@ from api.controllers.audit import AuditController
 from api.controllers.health import HealthController
 from api.controllers.legacy import LegacyTaskController
 from api.controllers.queues import QueueController
+from api.controllers.table_health import TableHealthController
 from api.controllers.tasks import TaskController
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "HealthController",
     "LegacyTaskController",
     "QueueController",
+    "TableHealthController",
     "TaskController",
 ]

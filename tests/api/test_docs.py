@@ -29,6 +29,7 @@ ROUTES = {
     ("get", "/task/create"): "legacyCreateTask",
     ("get", "/task/status/{task_id}"): "legacyTaskStatus",
     ("get", "/health"): "health",
+    ("get", "/api/health/tables"): "tableHealth",
 }
 
 

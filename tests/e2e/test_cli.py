@@ -471,3 +471,31 @@ def test_the_api_logs_in_the_one_format(database_url: str, tmp_path: Path) -> No
     assert any("uvicorn" in line for line in lines), lines
     assert any('"GET /health HTTP/1.1" 200' in line for line in lines), lines
     assert [line for line in lines if not LOG_LINE.match(line)] == []
+
+
+def test_health(cli: Any, database_url: str) -> None:
+    cli("enqueue", "x")
+    code, out, _ = cli("health")
+    assert code == 0
+    assert out.splitlines()[0].split()[:3] == ["TABLE_NAME", "TOTAL", "TABLE"]
+    assert any(line.startswith("tasks ") for line in out.splitlines())
+    assert out.rstrip().endswith("nothing holds back the cleanup of the taskq tables")
+    with psycopg.connect(database_url, autocommit=True) as other:
+        other.execute("SET application_name = 'cli-holder'")
+        other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        other.execute("SELECT 1")
+        cli("enqueue", "x")
+        code, out, _ = cli("health")
+        assert code == 0
+        pid = other.info.backend_pid
+        assert f"held back by session pid {pid} 'cli-holder'" in out.splitlines()[-1]
+        code, out, _ = cli("health", "--json")
+        health = json.loads(out)
+        assert {"tasks", "queues", "slots", "workers"} <= {
+            t["table_name"] for t in health["tables"]
+        }
+        [holder] = [h for h in health["cleanup_holders"] if h["pid"] == pid]
+        assert holder["is_horizon"] is True
+        assert holder["xmin_age"] >= 1
+        assert holder["age"].startswith("PT")  # ISO 8601, as every interval of --json
+        other.execute("ROLLBACK")

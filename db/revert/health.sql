@@ -1,0 +1,8 @@
+-- Revert taskq:health from pg
+BEGIN;
+
+DROP VIEW taskq.cleanup_holders;
+DROP FUNCTION taskq._cleanup_holders();
+DROP VIEW taskq.table_health;
+
+COMMIT;
