@@ -163,6 +163,8 @@ class AuditPage(msgspec.Struct, kw_only=True):
 
     items: list[AuditEntry]
     next_cursor: int | None
+
+
 class TableHealth(msgspec.Struct, kw_only=True):
     """A row of the taskq.table_health view: one table of the schema."""
 
