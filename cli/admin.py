@@ -335,6 +335,29 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """taskq.prune, batch after batch, until a batch is not full (or --once)."""
+
+    async def call(conn: client.Connection) -> client.Pruned:
+        total = client.Pruned(completed=0, failed=0, cancelled=0)
+        while True:
+            done = await client.prune(conn, args.batch)
+            total.completed += done.completed
+            total.failed += done.failed
+            total.cancelled += done.cancelled
+            if args.once or done.total < args.batch:
+                return total
+
+    pruned = run_call(args, call)
+    emit(
+        args,
+        pruned,
+        f"pruned {pruned.completed} completed, {pruned.failed} failed and "
+        f"{pruned.cancelled} cancelled task(s) past their queue's retention",
+    )
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """Add the admin subcommands to the ``taskq`` parser's subparsers."""
     p = commands.add_parser("enqueue", help="add a task", description="Add a task (taskq.enqueue).")
@@ -402,7 +425,30 @@ def add_commands(commands: Any) -> None:
     state.add_argument("--resume", action="store_true", help="let claims take from the queue again")
     p.set_defaults(handler=cmd_queue)
 
-    for sub in ("enqueue", "status", "ls", "pause", "resume", "cancel", "retry", "queues", "queue"):
+    p = commands.add_parser(
+        "prune",
+        help="remove finished tasks past their queue's retention",
+        description="Remove COMPLETED, FAILED and CANCELLED tasks past their queue's retention "
+        "(taskq.prune), batch after batch until none is left; live tasks are never removed.",
+    )
+    p.add_argument(
+        "--batch", type=int, default=10000, help="tasks removed per transaction (default 10000)"
+    )
+    p.add_argument("--once", action="store_true", help="one batch only")
+    p.set_defaults(handler=cmd_prune)
+
+    for sub in (
+        "enqueue",
+        "status",
+        "ls",
+        "pause",
+        "resume",
+        "cancel",
+        "retry",
+        "queues",
+        "queue",
+        "prune",
+    ):
         parser = commands.choices[sub]
         add_database_option(parser)
         add_json_option(parser)
