@@ -360,3 +360,16 @@ def test_maintain_says_more_after_a_full_batch(conn: Conn) -> None:
     assert row == (0, 2, True)
     row = conn.execute("SELECT cancelled, more FROM taskq.maintain(batch => 2)").fetchone()
     assert row == (1, False)
+
+
+def test_the_readme_examples(conn: Conn) -> None:
+    conn.execute("SELECT taskq.set_retention('emails', completed => '1 day')")
+    conn.execute(
+        "SELECT taskq.set_retention('billing', completed => NULL, failed => NULL,"
+        " cancelled => NULL)"
+    )
+    rows = conn.execute("SELECT * FROM taskq.queue_retention ORDER BY queue").fetchall()
+    assert rows == [
+        ("billing", None, None, None),
+        ("emails", timedelta(days=1), timedelta(days=30), timedelta(days=30)),
+    ]
