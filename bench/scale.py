@@ -46,6 +46,11 @@ class Scale:
     growth_samples: int = 2_000
     growth_unhandled: int = 100_000
     memory_tasks: int = 100_000
+    # churn soak: tasks, enqueued per second, retention of the COMPLETED ones (s), sampling (s)
+    soak_tasks: int = 1_000_000
+    soak_rate: int = 1_700
+    soak_retention: float = 5.0
+    soak_sample_every: float = 10.0
 
     def floor_claim_rows(self, batch: int) -> int:
         return self.claim_rows_single if batch == 1 else self.claim_rows_batch
@@ -79,4 +84,7 @@ QUICK = Scale(
     growth_large=100_000,
     growth_samples=500,
     memory_tasks=20_000,
+    soak_tasks=120_000,
+    soak_rate=1_000,
+    soak_sample_every=3.0,
 )
