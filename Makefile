@@ -67,5 +67,5 @@ bench: $(BENCH_STAMP) sqitch ## benchmarks beside the peers; writes bench/result
 	$(BIN)/python -m bench
 
 .PHONY: bench-quick
-bench-quick: $(BENCH_STAMP) sqitch ## a reduced benchmark run, under 3 minutes
+bench-quick: $(BENCH_STAMP) sqitch ## a reduced benchmark run: about 3 minutes, then a 2-minute churn soak
 	$(BIN)/python -m bench --quick

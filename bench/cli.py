@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import floor, growth, held_snapshot, peers, report, taskq_bench
+from bench import floor, growth, held_snapshot, peers, report, soak, taskq_bench
 from bench.common import RESULTS, BenchError, Progress, Recorder
 from bench.scale import FULL, QUICK, Scale
 from bench.server import BenchServer, git_revision, machine
@@ -57,6 +57,11 @@ SECTIONS: dict[str, tuple[str, Steps, Runner]] = {
         held_snapshot.steps,
         held_snapshot.run,
     ),
+    "soak": (
+        "churn soak: enqueue, drain and prune at a steady rate; sizes and claim p99 over time",
+        soak.steps,
+        soak.run,
+    ),
 }
 
 
@@ -70,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a reduced run, under 3 minutes (growth at 100k)"
+        "--quick",
+        action="store_true",
+        help="a reduced run: about 3 minutes (growth at 100k), then a 2-minute soak",
     )
     parser.add_argument(
         "--only",

@@ -351,6 +351,7 @@ def evaluate(recorder: Recorder) -> list[Target]:
             )
         )
     targets.extend(_held_snapshot(recorder))
+    _soak_targets(recorder, targets)
     return targets
 
 
@@ -373,6 +374,35 @@ def _held_snapshot(recorder: Recorder) -> list[Target]:
             None,
         )
     ]
+
+
+def _soak_targets(recorder: Recorder, targets: list[Target]) -> None:
+    """The churn soak's targets (issue 12): sizes plateau, the claim keeps its p99."""
+    size = recorder.best("taskq", "soak size")
+    claim = recorder.best("taskq", "soak claim p99")
+    if size is None or claim is None:
+        targets.append(Target("churn soak", "sizes <= 2x, claim p99 <= 1.5x", "not measured", None))
+        return
+    n = f"{size.settings['count']:,} tasks at {size.settings['rate']:,}/s"
+    grown = size.detail["max_second_half_mib"] / size.detail["at_third_mib"]
+    targets.append(
+        Target(
+            f"churn soak ({n}): table+indexes, largest in the second half / at a third",
+            "<= 2x",
+            f"{grown:.2f}x ({size.detail['max_second_half_mib']:.1f} vs "
+            f"{size.detail['at_third_mib']:.1f} MiB; end {size.value:.1f} MiB)",
+            grown <= 2,
+        )
+    )
+    slowed = claim.detail["end_p99"] / claim.detail["start_p99"]
+    targets.append(
+        Target(
+            f"churn soak ({n}): claim p99, end / start",
+            "<= 1.5x",
+            f"{slowed:.2f}x ({claim.detail['end_p99']:.2f} vs {claim.detail['start_p99']:.2f} ms)",
+            slowed <= 1.5,
+        )
+    )
 
 
 def recorder_small(recorder: Recorder) -> int | None:

@@ -50,6 +50,11 @@ class Scale:
     held_rate: int = 150
     held_seconds: float = 90.0
     held_window: float = 10.0
+    # churn soak: tasks, enqueued per second, retention of the COMPLETED ones (s), sampling (s)
+    soak_tasks: int = 1_000_000
+    soak_rate: int = 1_700
+    soak_retention: float = 5.0
+    soak_sample_every: float = 10.0
 
     def floor_claim_rows(self, batch: int) -> int:
         return self.claim_rows_single if batch == 1 else self.claim_rows_batch
@@ -84,4 +89,7 @@ QUICK = Scale(
     growth_samples=500,
     memory_tasks=20_000,
     held_seconds=20.0,
+    soak_tasks=120_000,
+    soak_rate=1_000,
+    soak_sample_every=3.0,
 )

@@ -498,6 +498,26 @@ def cmd_health(args: argparse.Namespace) -> int:
         text += "\n\n" + table(health.cleanup_holders, HOLDER_COLUMNS)
     text += "\n\n" + horizon_line(health.cleanup_holders)
     emit(args, health, text)
+def cmd_prune(args: argparse.Namespace) -> int:
+    """taskq.prune, batch after batch, until a batch is not full (or --once)."""
+
+    async def call(conn: client.Connection) -> client.Pruned:
+        total = client.Pruned(completed=0, failed=0, cancelled=0)
+        while True:
+            done = await client.prune(conn, args.batch)
+            total.completed += done.completed
+            total.failed += done.failed
+            total.cancelled += done.cancelled
+            if args.once or done.total < args.batch:
+                return total
+
+    pruned = run_call(args, call)
+    emit(
+        args,
+        pruned,
+        f"pruned {pruned.completed} completed, {pruned.failed} failed and "
+        f"{pruned.cancelled} cancelled task(s) past their queue's retention",
+    )
     return 0
 
 
@@ -599,6 +619,16 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--limit", type=int, default=20, help="rows per page (default 20)")
     p.add_argument("--after", type=int, help="the cursor printed after the previous page")
     p.set_defaults(handler=cmd_audit)
+        "prune",
+        help="remove finished tasks past their queue's retention",
+        description="Remove COMPLETED, FAILED and CANCELLED tasks past their queue's retention "
+        "(taskq.prune), batch after batch until none is left; live tasks are never removed.",
+    )
+    p.add_argument(
+        "--batch", type=int, default=10000, help="tasks removed per transaction (default 10000)"
+    )
+    p.add_argument("--once", action="store_true", help="one batch only")
+    p.set_defaults(handler=cmd_prune)
 
     for sub in (
         "enqueue",
@@ -612,6 +642,7 @@ def add_commands(commands: Any) -> None:
         "queue",
         "audit",
         "health",
+        "prune",
     ):
         parser = commands.choices[sub]
         add_database_option(parser)

@@ -40,6 +40,7 @@ from taskq.settings import (
     configured_database,
     embedded_home,
     listen_url_setting,
+    maintenance_interval_setting,
     prepare_setting,
 )
 
@@ -128,6 +129,7 @@ async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
         grace=args.grace,
         listen_url=listen_url_setting(),
         prepare=prepare,
+        maintenance_interval=maintenance_interval_setting(),
     )
 
     # A second Ctrl-C skips the worker's grace; the API then stops as usual, its lifespan
@@ -174,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     # refused in one line before anything starts; serve reads them again
     prepare_setting()
     listen_url_setting()
+    maintenance_interval_setting()
     configured = configured_database(args.database_url)
     if configured is not None:
         check_reachable(configured)

@@ -16,7 +16,12 @@ from cli.options import (
     seconds,
 )
 from cli.signals import handle_stop_signals
-from taskq.settings import ConfigError, listen_url_setting, prepare_setting
+from taskq.settings import (
+    ConfigError,
+    listen_url_setting,
+    maintenance_interval_setting,
+    prepare_setting,
+)
 from worker import Worker
 
 DESCRIPTION = "Claim tasks from taskq queues and run their handlers."
@@ -33,6 +38,10 @@ embedded server. Behind a connection pooler (PgBouncer in transaction pooling) L
 work: give a direct connection with --listen-url (TASKQ_LISTEN_URL), or the worker notices the
 pooler and polls every --poll seconds; TASKQ_PREPARE=auto|on|off sets psycopg's prepared
 statements (auto: off behind a detected pooler).
+
+Every TASKQ_MAINTENANCE_INTERVAL seconds or so (default 60; 0: never) the worker takes its turn
+at taskq.maintain: dead workers removed, their tasks rescued, finished tasks past their queue's
+retention pruned; one worker at a time does it, the others' turns return at once.
 
 SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace seconds, then hand
 the rest back (QUEUED again, the attempt not counted) and exit 0. A repeated SIGTERM changes
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         prepare = prepare_setting()
         listen_url = args.listen_url or listen_url_setting()
+        maintenance_interval = maintenance_interval_setting()
     except ConfigError as error:
         log.error("%s", error)
         return 2
@@ -106,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         listen_url=listen_url,
         prepare=prepare,
+        maintenance_interval=maintenance_interval,
     )
     try:
         asyncio.run(_serve(worker))

@@ -124,6 +124,29 @@ class Queue(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class Pruned(msgspec.Struct, kw_only=True):
+    """What taskq.prune removed: finished tasks past their queue's retention, by status."""
+
+    completed: int
+    failed: int
+    cancelled: int
+
+    @property
+    def total(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+
+class Maintained(Pruned, kw_only=True):
+    """What taskq.maintain did: nothing when another was running (``ran`` false); else the dead
+    workers it removed, the expired leases it rescued, and what it pruned (``more``: a full
+    batch, call again)."""
+
+    ran: bool
+    workers_removed: int
+    tasks_rescued: int
+    more: bool
+
+
 class QueueStats(msgspec.Struct, kw_only=True):
     """A row of the taskq.queue_stats view."""
 
@@ -341,6 +364,14 @@ FROM taskq.list_audit(task_id => %(task_id)s, queue => %(queue)s, action => %(ac
 # transaction-local (is_local true): it ends with the transaction, so that it works behind
 # PgBouncer in transaction pooling and never stays on a pooled connection
 SET_ACTOR = "SELECT set_config('taskq.actor', %(actor)s, true)"
+SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s)"
+PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
+RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
+SET_RETENTION = """
+SELECT * FROM taskq.set_retention(%(queue)s, {arguments})
+"""
+PRUNE = "SELECT * FROM taskq.prune(batch => %(batch)s)"
+MAINTAIN = "SELECT * FROM taskq.maintain(batch => %(batch)s)"
 QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
 GET_QUEUE_STATS = "SELECT * FROM taskq.get_queue_stats(%(queue)s)"
 TABLE_HEALTH = "SELECT * FROM taskq.table_health"
@@ -831,6 +862,43 @@ async def pause_queue(conn: Connection, queue: str, *, reason: str | None = None
 
 async def resume_queue(conn: Connection, queue: str, *, reason: str | None = None) -> Queue:
     return _queue((await _rows(conn, RESUME_QUEUE, {"queue": queue, "reason": reason}))[0])
+
+
+async def set_retention(
+    conn: Connection,
+    queue: str,
+    *,
+    completed: timedelta | UnsetType | None = UNSET,
+    failed: timedelta | UnsetType | None = UNSET,
+    cancelled: timedelta | UnsetType | None = UNSET,
+) -> Queue:
+    """taskq.set_retention: how long the queue keeps its finished tasks, by status (None: for
+    ever); a retention left out (UNSET) stays as it is."""
+    given = {
+        key: value
+        for key, value in (("completed", completed), ("failed", failed), ("cancelled", cancelled))
+        if value is not UNSET
+    }
+    arguments = sql.SQL(", ").join(
+        sql.SQL("{} => {}::interval").format(sql.Identifier(key), sql.Placeholder(key))
+        for key in given
+    )
+    statement = sql.SQL(SET_RETENTION).format(arguments=arguments)
+    async with sql_errors(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, {"queue": queue, **given})
+        row = await cur.fetchone()
+    assert row is not None
+    return _queue(row)
+
+
+async def prune(conn: Connection, batch: int = 10000) -> Pruned:
+    """taskq.prune: remove at most ``batch`` finished tasks past their queue's retention."""
+    return msgspec.convert((await _rows(conn, PRUNE, {"batch": batch}))[0], Pruned)
+
+
+async def maintain(conn: Connection, batch: int = 10000) -> Maintained:
+    """taskq.maintain: dead workers, expired leases and one prune, unless another runs."""
+    return msgspec.convert((await _rows(conn, MAINTAIN, {"batch": batch}))[0], Maintained)
 
 
 def _queue_stats(row: dict[str, Any]) -> QueueStats:

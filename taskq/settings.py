@@ -11,6 +11,9 @@
 This module reads the first two (:func:`configured_database`); :mod:`taskq.embedded` is the
 third, and :mod:`cli.database` is where a command falls back from the one to the other.
 
+``TASKQ_MAINTENANCE_INTERVAL`` is how often, in seconds, a worker takes its turn at
+``taskq.maintain`` (default 60; 0 turns it off, when pg_cron runs it instead).
+
 Behind a connection pooler (PgBouncer in transaction pooling): ``TASKQ_PREPARE`` (``auto``, the
 default: off when a pooler is detected; ``on``; ``off``) says whether psycopg prepares
 statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LISTEN.
@@ -42,6 +45,8 @@ Prepare = Literal["auto", "on", "off"]
 PREPARE_VARIABLE = "TASKQ_PREPARE"
 _PREPARE_CHOICES: dict[str, Prepare] = {"auto": "auto", "on": "on", "off": "off"}
 LISTEN_URL_VARIABLE = "TASKQ_LISTEN_URL"
+MAINTENANCE_INTERVAL_VARIABLE = "TASKQ_MAINTENANCE_INTERVAL"
+DEFAULT_MAINTENANCE_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -221,4 +226,22 @@ def listen_url_setting() -> str | None:
         conninfo_to_dict(value)
     except psycopg.ProgrammingError as error:
         raise ConfigError(f"{LISTEN_URL_VARIABLE} is not a PostgreSQL URL: {error}") from None
+    return value
+
+
+def maintenance_interval_setting() -> float:
+    """``TASKQ_MAINTENANCE_INTERVAL``: seconds between a worker's turns at ``taskq.maintain``
+    (dead workers, retention), jittered; 0 turns them off. Default 60."""
+    text = os.environ.get(MAINTENANCE_INTERVAL_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAINTENANCE_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise ConfigError(
+            f"{MAINTENANCE_INTERVAL_VARIABLE} must be a number of seconds >= 0 (0: off), "
+            f"not {text!r}"
+        )
     return value

@@ -1,6 +1,7 @@
-"""The heartbeat: every third of the lease, ``heartbeat`` extends the leases of the tasks the
-worker holds (their ids passed as ``task_ids``) and answers which of them were cancelled; their
-handlers are asked to stop.
+"""The heartbeat: at once, then every third of the lease, ``heartbeat`` extends the leases of
+the tasks the worker holds (their ids passed as ``task_ids``) and answers which of them were
+cancelled; their handlers are asked to stop. The first beat stores the lease in the worker's
+row, by which ``taskq.maintain`` tells a dead worker (one silent for ten leases).
 
 ``now`` makes it beat at once (a NOTIFY on ``taskq_cancel`` carrying this worker's id, or the
 LISTEN connection coming back). A heartbeat that finds the worker's row gone registers again.
@@ -45,7 +46,7 @@ class Heartbeat:
 
     async def run(self) -> None:
         """Beat until cancelled."""
-        wait = self.every
+        wait = 0.0
         while True:
             await wait_event(self.now, wait)
             self.now.clear()

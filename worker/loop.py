@@ -11,7 +11,9 @@
 - :class:`~worker.heartbeat.Heartbeat` extends the leases and learns which running tasks were
   cancelled;
 - :class:`~worker.listener.Listener` holds the LISTEN connection that wakes the claimer and the
-  heartbeat.
+  heartbeat;
+- :class:`~worker.maintenance.Maintenance` takes the worker's turn at ``taskq.maintain`` (dead
+  workers, retention) about every ``maintenance_interval`` seconds.
 
 A handler's place is free for the next claim as soon as the handler ends, not when its outcome
 is committed, so the next claim (on one connection) overlaps the report (on another); the
@@ -43,6 +45,7 @@ from worker.database import Database
 from worker.executor import STUCK_AFTER, Executor
 from worker.heartbeat import Heartbeat
 from worker.listener import Listener
+from worker.maintenance import Maintenance
 from worker.outcomes import Cancelled, Failed, Outcome, Running, describe_error
 from worker.registration import Registration
 from worker.registry import BUILTINS, Handler, Registry
@@ -79,6 +82,7 @@ class Worker:
         connect_timeout: float = 5.0,
         listen_url: str | None = None,
         prepare: Prepare | None = None,
+        maintenance_interval: float = 60.0,
     ) -> None:
         if not queues or any(not q for q in queues):
             raise ValueError("a worker needs at least one non-empty queue name")
@@ -88,6 +92,10 @@ class Worker:
             raise ValueError(f"grace must not be negative, not {grace}")
         if lease <= 0 or poll <= 0:
             raise ValueError("lease and poll must be positive numbers of seconds")
+        if not maintenance_interval >= 0 or maintenance_interval == float("inf"):
+            raise ValueError(
+                f"maintenance_interval must be a number of seconds >= 0, not {maintenance_interval}"
+            )
         self.database_url = database_url
         self.queues = list(dict.fromkeys(queues))
         self.concurrency = concurrency
@@ -169,6 +177,9 @@ class Worker:
         self._heartbeat = Heartbeat(
             self._db, self._registration, lease=lease, held=self._held, now=self._heartbeat_now
         )
+        self._maintenance = Maintenance(
+            self._db, every=maintenance_interval, stopping=self._stopping
+        )
 
     # --- public --------------------------------------------------------------------------
     def stop(self, *, force: bool = False) -> None:
@@ -223,6 +234,9 @@ class Worker:
                 return
             background.append(asyncio.create_task(self._heartbeat.run(), name="taskq-heartbeat"))
             background.append(asyncio.create_task(self._reporter.run(), name="taskq-report"))
+            background.append(
+                asyncio.create_task(self._maintenance.run(), name="taskq-maintenance")
+            )
             self.ready.set()
             log.info(
                 "worker %s (%s) ready: queues %s, concurrency %d, %s, lease %gs, %s; handlers: %s",

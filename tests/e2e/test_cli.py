@@ -151,6 +151,30 @@ def test_errors_are_one_line(cli: Any, args: list[str], status: int, message: st
     assert len(err.strip().splitlines()) == 1
 
 
+def test_prune(cli: Any, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT taskq.set_retention('default', failed => '1 hour')")
+        conn.execute(
+            "INSERT INTO taskq.tasks (queue, name, status, finished_at) SELECT 'default', 'job',"
+            " s.status::taskq.status, clock_timestamp() - interval '8 days'"
+            " FROM unnest(ARRAY['COMPLETED', 'COMPLETED', 'COMPLETED', 'FAILED']) AS s (status)"
+        )
+        conn.execute("SELECT taskq.enqueue('live')")
+    code, out, _ = cli("prune", "--batch", "1", "--once")
+    assert (code, out.strip()) == (
+        0,
+        "pruned 1 completed, 0 failed and 0 cancelled task(s) past their queue's retention",
+    )
+    code, out, _ = cli("prune", "--batch", "2", "--json")
+    assert code == 0
+    assert json.loads(out) == {"completed": 2, "failed": 1, "cancelled": 0}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT name FROM taskq.tasks").fetchall() == [("live",)]
+    code, _, err = cli("prune", "--batch", "0")
+    assert code == 2
+    assert "batch must be between 1 and 1000000, not 0" in err
+
+
 def test_migrate_status_and_psql(cli: Any, database_url: str) -> None:
     code, out, _ = cli("migrate", "status")
     assert code == 0
@@ -205,7 +229,7 @@ def test_unreachable_database_from_a_subprocess() -> None:
 
 def test_every_subcommand_has_help() -> None:
     commands = ["run", "api", "worker", "migrate", "psql", "enqueue", "status", "ls"]
-    commands += ["pause", "resume", "cancel", "retry", "queues", "queue", "audit"]
+    commands += ["pause", "resume", "cancel", "retry", "queues", "queue", "audit", "prune"]
     for command in commands:
         result = subprocess.run(
             [TASKQ, command, "--help"], capture_output=True, text=True, timeout=60, check=False

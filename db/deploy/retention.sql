@@ -1,0 +1,244 @@
+-- Deploy taskq:retention to pg
+-- requires: queues, claim, workers
+--
+-- Finished tasks are kept for a retention per queue and status, then removed; workers that
+-- stopped heartbeating are removed; one call does both, one caller at a time.
+--   taskq.queues.retain_completed / retain_failed / retain_cancelled: how long a finished task
+--       of the queue is kept after its finished_at; NULL = for ever. Defaults: 7 days for
+--       COMPLETED, 30 days for FAILED and CANCELLED (existing queues get them too).
+--   taskq.set_retention(queue, completed, failed, cancelled) returns taskq.queues; creates the
+--       queue if new. An argument left out leaves that retention as it is; NULL keeps for ever.
+--       22023 for a negative or infinite retention or one over 100 years.
+--   taskq.queue_retention: the view of each queue's retention.
+--   taskq.prune(batch) removes at most batch finished tasks past their queue's retention, oldest
+--       first, and returns one row (completed, failed, cancelled): how many of each it removed.
+--       Live tasks (QUEUED, PAUSED, RUNNING) are never removed. 22023 unless 1 <= batch <= 1e6.
+--   taskq.maintain(batch) removes dead workers (rescuing their tasks as rescue_expired does),
+--       then prunes one batch, and returns one row of what it did. Only one runs at a time:
+--       a second returns at once with ran = false.
+--
+-- The prune reads tasks_finished (queue, status, finished_at) WHERE status >= 'COMPLETED', one
+-- range per queue and status, so that a prune that finds nothing reads a few index pages per
+-- queue, whatever the history kept: tasks_status_id (status, id) with an id bound would read,
+-- for a queue of short retention, every kept task of the queues of longer retention. A claim
+-- never writes the index (its rows are not finished); each completion, failure for good or
+-- cancellation inserts one entry.
+-- Rows are taken FOR UPDATE SKIP LOCKED: a prune never waits for a claim, a retry or another
+-- prune, and they never wait for it, except a retry of the very task being removed (it then
+-- finds no task: P0002).
+BEGIN;
+
+ALTER TABLE taskq.queues
+    ADD COLUMN retain_completed interval DEFAULT interval '7 days',
+    ADD COLUMN retain_failed    interval DEFAULT interval '30 days',
+    ADD COLUMN retain_cancelled interval DEFAULT interval '30 days';
+COMMENT ON COLUMN taskq.queues.retain_completed IS 'how long a COMPLETED task is kept after it finished; NULL = for ever';
+COMMENT ON COLUMN taskq.queues.retain_failed IS 'how long a FAILED task is kept after it finished; NULL = for ever';
+COMMENT ON COLUMN taskq.queues.retain_cancelled IS 'how long a CANCELLED task is kept after it finished; NULL = for ever';
+
+CREATE INDEX tasks_finished ON taskq.tasks (queue, status, finished_at) WHERE status >= 'COMPLETED';
+
+-- The default of set_retention's arguments: "leave as it is". The smallest interval there is,
+-- which no one means as a retention (a negative one is refused anyway).
+CREATE FUNCTION taskq._retention_unchanged() RETURNS interval LANGUAGE sql IMMUTABLE AS $$
+    SELECT interval '-178000000 years'
+$$;
+
+COMMENT ON FUNCTION taskq._retention_unchanged() IS
+    'Internal: the default of set_retention''s arguments, meaning leave that retention as it is.';
+
+CREATE FUNCTION taskq._check_retention(retention interval, field text)
+RETURNS interval
+LANGUAGE plpgsql
+IMMUTABLE
+AS $$
+BEGIN
+    IF _check_retention.retention IS NULL THEN
+        RETURN NULL;
+    ELSIF NOT isfinite(_check_retention.retention) THEN
+        RAISE EXCEPTION '% retention must be finite (NULL keeps for ever), not %', _check_retention.field,
+                _check_retention.retention
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _check_retention.field;
+    ELSIF _check_retention.retention < interval '0' OR _check_retention.retention > interval '100 years' THEN
+        RAISE EXCEPTION '% retention must be between 0 and 100 years (NULL keeps for ever), not %',
+                _check_retention.field, _check_retention.retention
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _check_retention.field;
+    END IF;
+    RETURN _check_retention.retention;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._check_retention(interval, text) IS
+    'Internal: a retention (0 to 100 years, or NULL = for ever) as given; 22023 with COLUMN = field for a negative, infinite or larger one.';
+
+CREATE FUNCTION taskq.set_retention(
+    queue text,
+    completed interval DEFAULT taskq._retention_unchanged(),
+    failed interval DEFAULT taskq._retention_unchanged(),
+    cancelled interval DEFAULT taskq._retention_unchanged()
+)
+RETURNS taskq.queues
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    unchanged interval := taskq._retention_unchanged();
+    changed taskq.queues;
+BEGIN
+    IF set_retention.completed IS DISTINCT FROM unchanged THEN
+        PERFORM taskq._check_retention(set_retention.completed, 'completed');
+    END IF;
+    IF set_retention.failed IS DISTINCT FROM unchanged THEN
+        PERFORM taskq._check_retention(set_retention.failed, 'failed');
+    END IF;
+    IF set_retention.cancelled IS DISTINCT FROM unchanged THEN
+        PERFORM taskq._check_retention(set_retention.cancelled, 'cancelled');
+    END IF;
+    PERFORM taskq._ensure_queue(set_retention.queue);
+    UPDATE taskq.queues q
+    SET retain_completed = CASE WHEN set_retention.completed IS DISTINCT FROM unchanged
+                                THEN set_retention.completed ELSE q.retain_completed END,
+        retain_failed = CASE WHEN set_retention.failed IS DISTINCT FROM unchanged
+                             THEN set_retention.failed ELSE q.retain_failed END,
+        retain_cancelled = CASE WHEN set_retention.cancelled IS DISTINCT FROM unchanged
+                                THEN set_retention.cancelled ELSE q.retain_cancelled END
+    WHERE q.name = set_retention.queue
+    RETURNING q.* INTO changed;
+    RETURN changed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.set_retention(text, interval, interval, interval) IS
+    'For taskq_admin. Sets how long the queue keeps its COMPLETED, FAILED and CANCELLED tasks after they finished (0 to 100 years; NULL = for ever; an argument left out: unchanged); creates the queue if new. 22023 for a negative, infinite or larger retention; 22004/22023 for a bad queue name.';
+
+CREATE VIEW taskq.queue_retention AS
+SELECT q.name AS queue, q.retain_completed AS completed, q.retain_failed AS failed,
+       q.retain_cancelled AS cancelled
+FROM taskq.queues q;
+
+COMMENT ON VIEW taskq.queue_retention IS
+    'For taskq_reader. Each queue''s retention of finished tasks by status; NULL = kept for ever.';
+
+CREATE FUNCTION taskq.prune(batch integer DEFAULT 10000)
+RETURNS TABLE (completed bigint, failed bigint, cancelled bigint)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+-- each range read in the order of tasks_finished, never the whole of it sorted
+SET enable_sort = off
+SET enable_bitmapscan = off
+SET jit = off
+AS $$
+DECLARE
+    moment timestamptz := clock_timestamp();
+BEGIN
+    IF prune.batch IS NULL OR prune.batch < 1 OR prune.batch > 1000000 THEN
+        RAISE EXCEPTION 'batch must be between 1 and 1000000, not %', coalesce(prune.batch::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'batch';
+    END IF;
+    -- Per queue and status, the oldest finished tasks past that retention, read in the order of
+    -- tasks_finished (status >= 'COMPLETED' states its predicate); a row locked by anyone is
+    -- skipped, and one that changed status meanwhile (a retry) no longer matches when locked.
+    RETURN QUERY
+    WITH kept (queue, status, retention) AS (
+        SELECT q.name, r.status, r.retention
+        FROM taskq.queues q
+        CROSS JOIN LATERAL (VALUES ('COMPLETED'::taskq.status, q.retain_completed),
+                                   ('FAILED', q.retain_failed),
+                                   ('CANCELLED', q.retain_cancelled)) AS r (status, retention)
+        WHERE r.retention IS NOT NULL
+    ), doomed AS (
+        SELECT d.id
+        FROM kept k
+        CROSS JOIN LATERAL (
+            SELECT t.id FROM taskq.tasks t
+            WHERE t.queue = k.queue AND t.status = k.status AND t.status >= 'COMPLETED'
+              AND t.finished_at < moment - k.retention
+            ORDER BY t.finished_at
+            LIMIT prune.batch
+            FOR UPDATE SKIP LOCKED
+        ) d
+        LIMIT prune.batch
+    ), removed AS (
+        -- by the primary key, row by row: a join would read the whole table
+        DELETE FROM taskq.tasks t WHERE t.id = ANY (ARRAY(SELECT d.id FROM doomed d))
+        RETURNING t.status
+    )
+    SELECT count(*) FILTER (WHERE r.status = 'COMPLETED'),
+           count(*) FILTER (WHERE r.status = 'FAILED'),
+           count(*) FILTER (WHERE r.status = 'CANCELLED')
+    FROM removed r;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.prune(integer) IS
+    'For taskq_admin. Removes at most batch finished tasks past their queue''s retention (oldest first), never a live one, never waiting for a lock; returns how many COMPLETED, FAILED and CANCELLED it removed (a full batch: call again). 22023 unless 1 <= batch <= 1000000.';
+
+-- A worker is dead when its last heartbeat is older than ten of its leases, and at least 5
+-- minutes: a live worker beats every third of its lease, so it would have to miss 30 beats in a
+-- row. A worker that never beat counts with the default lease, 30 seconds.
+CREATE FUNCTION taskq._remove_dead_workers(now timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    removed integer;
+BEGIN
+    -- SKIP LOCKED: a worker row locked by a claim (FOR KEY SHARE) or a heartbeat is alive.
+    -- Its RUNNING tasks' leases end when its own would have; _rescue_expired then rescues
+    -- them with every other expired lease.
+    WITH dead AS (
+        SELECT w.id, w.heartbeat_at + coalesce(w.lease, interval '30 seconds') AS lease_end
+        FROM taskq.workers w
+        WHERE w.heartbeat_at + greatest(interval '5 minutes', 10 * coalesce(w.lease, interval '30 seconds'))
+              < _remove_dead_workers.now
+        FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM taskq.workers w USING dead d WHERE w.id = d.id
+        RETURNING w.id
+    ), ended AS (
+        UPDATE taskq.tasks t SET lease_expires_at = least(t.lease_expires_at, d.lease_end)
+        FROM dead d
+        WHERE t.worker_id = d.id AND t.status = 'RUNNING'
+    )
+    SELECT count(*) INTO removed FROM gone;
+    RETURN removed;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._remove_dead_workers(timestamptz) IS
+    'Internal: removes the workers whose last heartbeat is older than greatest(5 minutes, 10 x their lease) at now and ends their tasks'' leases; returns how many workers. _rescue_expired rescues the tasks.';
+
+-- The advisory lock of maintain: (the key of the claim lock, 2).
+CREATE FUNCTION taskq.maintain(batch integer DEFAULT 10000)
+RETURNS TABLE (ran boolean, workers_removed integer, tasks_rescued integer,
+               completed bigint, failed bigint, cancelled bigint, more boolean)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    moment timestamptz := clock_timestamp();
+    pruned record;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(taskq._claim_lock_key(), 2) THEN
+        RETURN QUERY SELECT false, 0, 0, 0::bigint, 0::bigint, 0::bigint, false;
+        RETURN;
+    END IF;
+    workers_removed := taskq._remove_dead_workers(moment);
+    tasks_rescued := taskq._rescue_expired(moment);
+    SELECT * INTO pruned FROM taskq.prune(maintain.batch);
+    RETURN QUERY SELECT true, workers_removed, tasks_rescued, pruned.completed, pruned.failed,
+        pruned.cancelled, pruned.completed + pruned.failed + pruned.cancelled >= maintain.batch;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.maintain(integer) IS
+    'For taskq_worker (the workers run it in turn) and pg_cron. Removes dead workers (heartbeat older than greatest(5 minutes, 10 x their lease)), rescues expired leases as rescue_expired does, and prunes at most batch finished tasks past retention. One at a time: while one runs, another returns at once with ran = false. more = a full batch was pruned: call again. 22023 unless 1 <= batch <= 1000000.';
+
+COMMIT;

@@ -1,0 +1,14 @@
+-- Revert taskq:retention from pg
+BEGIN;
+
+DROP FUNCTION taskq.maintain(integer);
+DROP FUNCTION taskq._remove_dead_workers(timestamptz);
+DROP FUNCTION taskq.prune(integer);
+DROP VIEW taskq.queue_retention;
+DROP FUNCTION taskq.set_retention(text, interval, interval, interval);
+DROP FUNCTION taskq._check_retention(interval, text);
+DROP FUNCTION taskq._retention_unchanged();
+DROP INDEX taskq.tasks_finished;
+ALTER TABLE taskq.queues DROP COLUMN retain_completed, DROP COLUMN retain_failed, DROP COLUMN retain_cancelled;
+
+COMMIT;
