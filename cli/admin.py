@@ -498,6 +498,9 @@ def cmd_health(args: argparse.Namespace) -> int:
         text += "\n\n" + table(health.cleanup_holders, HOLDER_COLUMNS)
     text += "\n\n" + horizon_line(health.cleanup_holders)
     emit(args, health, text)
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     """taskq.prune, batch after batch, until a batch is not full (or --once)."""
 
@@ -619,6 +622,8 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--limit", type=int, default=20, help="rows per page (default 20)")
     p.add_argument("--after", type=int, help="the cursor printed after the previous page")
     p.set_defaults(handler=cmd_audit)
+
+    p = commands.add_parser(
         "prune",
         help="remove finished tasks past their queue's retention",
         description="Remove COMPLETED, FAILED and CANCELLED tasks past their queue's retention "
