@@ -364,9 +364,6 @@ FROM taskq.list_audit(task_id => %(task_id)s, queue => %(queue)s, action => %(ac
 # transaction-local (is_local true): it ends with the transaction, so that it works behind
 # PgBouncer in transaction pooling and never stays on a pooled connection
 SET_ACTOR = "SELECT set_config('taskq.actor', %(actor)s, true)"
-SET_CONCURRENCY = "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s)"
-PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s)"
-RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s)"
 SET_RETENTION = """
 SELECT * FROM taskq.set_retention(%(queue)s, {arguments})
 """
