@@ -507,11 +507,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
     async def call(conn: client.Connection) -> client.Pruned:
         total = client.Pruned(completed=0, failed=0, cancelled=0)
         while True:
-            done = await client.prune(conn, args.batch)
+            async with client.acting_as(conn, actor_of(args)):
+                done = await client.prune(conn, args.batch, reason=args.reason)
             total.completed += done.completed
             total.failed += done.failed
             total.cancelled += done.cancelled
-            if args.once or done.total < args.batch:
+            total.audit_rows += done.audit_rows
+            if args.once or (done.total < args.batch and done.audit_rows < args.batch):
                 return total
 
     pruned = run_call(args, call)
@@ -519,7 +521,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         args,
         pruned,
         f"pruned {pruned.completed} completed, {pruned.failed} failed and "
-        f"{pruned.cancelled} cancelled task(s) past their queue's retention",
+        f"{pruned.cancelled} cancelled task(s) and {pruned.audit_rows} audit row(s) past their "
+        "queue's retention",
     )
     return 0
 
@@ -633,6 +636,7 @@ def add_commands(commands: Any) -> None:
         "--batch", type=int, default=10000, help="tasks removed per transaction (default 10000)"
     )
     p.add_argument("--once", action="store_true", help="one batch only")
+    add_audit_options(p)
     p.set_defaults(handler=cmd_prune)
 
     for sub in (

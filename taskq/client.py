@@ -130,6 +130,8 @@ class Pruned(msgspec.Struct, kw_only=True):
     completed: int
     failed: int
     cancelled: int
+    # audit rows past their retention (the FAILED one of their queue)
+    audit_rows: int = 0
 
     @property
     def total(self) -> int:
@@ -365,9 +367,9 @@ FROM taskq.list_audit(task_id => %(task_id)s, queue => %(queue)s, action => %(ac
 # PgBouncer in transaction pooling and never stays on a pooled connection
 SET_ACTOR = "SELECT set_config('taskq.actor', %(actor)s, true)"
 SET_RETENTION = """
-SELECT * FROM taskq.set_retention(%(queue)s, {arguments})
+SELECT * FROM taskq.set_retention(%(queue)s, {arguments}reason => %(reason)s)
 """
-PRUNE = "SELECT * FROM taskq.prune(batch => %(batch)s)"
+PRUNE = "SELECT * FROM taskq.prune(batch => %(batch)s, reason => %(reason)s)"
 MAINTAIN = "SELECT * FROM taskq.maintain(batch => %(batch)s)"
 QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
 GET_QUEUE_STATS = "SELECT * FROM taskq.get_queue_stats(%(queue)s)"
@@ -868,29 +870,32 @@ async def set_retention(
     completed: timedelta | UnsetType | None = UNSET,
     failed: timedelta | UnsetType | None = UNSET,
     cancelled: timedelta | UnsetType | None = UNSET,
+    reason: str | None = None,
 ) -> Queue:
     """taskq.set_retention: how long the queue keeps its finished tasks, by status (None: for
-    ever); a retention left out (UNSET) stays as it is."""
+    ever); a retention left out (UNSET) stays as it is. An admin act, audited with ``reason``."""
     given = {
         key: value
         for key, value in (("completed", completed), ("failed", failed), ("cancelled", cancelled))
         if value is not UNSET
     }
-    arguments = sql.SQL(", ").join(
-        sql.SQL("{} => {}::interval").format(sql.Identifier(key), sql.Placeholder(key))
+    arguments = sql.SQL("").join(
+        sql.SQL("{} => {}::interval, ").format(sql.Identifier(key), sql.Placeholder(key))
         for key in given
     )
     statement = sql.SQL(SET_RETENTION).format(arguments=arguments)
     async with sql_errors(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(statement, {"queue": queue, **given})
+        await cur.execute(statement, {"queue": queue, "reason": reason, **given})
         row = await cur.fetchone()
     assert row is not None
     return _queue(row)
 
 
-async def prune(conn: Connection, batch: int = 10000) -> Pruned:
-    """taskq.prune: remove at most ``batch`` finished tasks past their queue's retention."""
-    return msgspec.convert((await _rows(conn, PRUNE, {"batch": batch}))[0], Pruned)
+async def prune(conn: Connection, batch: int = 10000, *, reason: str | None = None) -> Pruned:
+    """taskq.prune: remove at most ``batch`` finished tasks (and audit rows) past their
+    queue's retention; an admin act, audited with ``reason``."""
+    params = {"batch": batch, "reason": reason}
+    return msgspec.convert((await _rows(conn, PRUNE, params))[0], Pruned)
 
 
 async def maintain(conn: Connection, batch: int = 10000) -> Maintained:

@@ -1,7 +1,7 @@
 -- Verify taskq:retention on pg
 SELECT name, retain_completed, retain_failed, retain_cancelled FROM taskq.queues WHERE false;
 SELECT queue, completed, failed, cancelled FROM taskq.queue_retention WHERE false;
-SELECT pg_catalog.has_function_privilege('taskq.set_retention(text, interval, interval, interval)', 'execute');
-SELECT pg_catalog.has_function_privilege('taskq.prune(integer)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq.set_retention(text, interval, interval, interval, text)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq.prune(integer, text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.maintain(integer)', 'execute');
 SELECT 1 / count(*) FROM pg_catalog.pg_indexes WHERE schemaname = 'taskq' AND indexname = 'tasks_finished';

@@ -163,7 +163,8 @@ def test_prune(cli: Any, database_url: str) -> None:
     code, out, _ = cli("prune", "--batch", "1", "--once")
     assert (code, out.strip()) == (
         0,
-        "pruned 1 completed, 0 failed and 0 cancelled task(s) past their queue's retention",
+        "pruned 1 completed, 0 failed and 0 cancelled task(s) and 0 audit row(s) past their "
+        "queue's retention",
     )
     code, out, _ = cli("prune", "--batch", "2", "--json")
     assert code == 0

@@ -373,3 +373,99 @@ def test_the_readme_examples(conn: Conn) -> None:
         ("billing", None, None, None),
         ("emails", timedelta(days=1), timedelta(days=30), timedelta(days=30)),
     ]
+
+
+def audit_rows(conn: Conn, action: str) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT queue, before, after, actor, reason FROM taskq.audit WHERE action = %s ORDER BY id",
+        (action,),
+    )
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def test_set_retention_and_prune_are_audited_maintain_is_not(conn: Conn) -> None:
+    conn.execute("SELECT taskq.set_retention('mail', completed => '1 day')")
+    with conn.transaction():
+        conn.execute("SELECT set_config('taskq.actor', 'alice', true)")
+        conn.execute(
+            "SELECT taskq.set_retention('mail', failed => NULL, reason => 'keep the failures')"
+        )
+    finished(conn, "COMPLETED", timedelta(days=2), queue="mail")
+    assert conn.execute("SELECT ran FROM taskq.maintain()").fetchone() == (True,)
+    finished(conn, "COMPLETED", timedelta(days=2), queue="mail", n=2)
+    conn.execute("SELECT * FROM taskq.prune(reason => 'disk')")
+    rows = audit_rows(conn, "set_retention")
+    assert rows == [
+        {
+            "queue": "mail",
+            "before": {"completed": "7 days", "failed": "30 days", "cancelled": "30 days"},
+            "after": {"completed": "1 day", "failed": "30 days", "cancelled": "30 days"},
+            "actor": None,
+            "reason": None,
+        },
+        {
+            "queue": "mail",
+            "before": {"completed": "1 day", "failed": "30 days", "cancelled": "30 days"},
+            "after": {"completed": "1 day", "failed": None, "cancelled": "30 days"},
+            "actor": "alice",
+            "reason": "keep the failures",
+        },
+    ]
+    # the maintenance turn pruned the first task without an audit row; the prune, the other two
+    assert audit_rows(conn, "prune") == [
+        {
+            "queue": None,
+            "before": None,
+            "after": {"completed": 2, "failed": 0, "cancelled": 0, "audit_rows": 0},
+            "actor": None,
+            "reason": "disk",
+        }
+    ]
+
+
+def test_a_refused_set_retention_writes_no_audit_row(conn: Conn) -> None:
+    with raises_sqlstate("22023"):
+        conn.execute("SELECT taskq.set_retention('mail', completed => '-1 day')")
+    with raises_sqlstate("22001"):
+        conn.execute("SELECT taskq.set_retention('mail', reason => repeat('x', 1001))")
+    assert audit_rows(conn, "set_retention") == []
+
+
+def test_audit_rows_are_kept_as_long_as_their_queue_keeps_failed_tasks(conn: Conn) -> None:
+    for queue in ("short", "forever", "gone"):
+        conn.execute("SELECT taskq.pause_queue(%s)", (queue,))
+    conn.execute("SELECT taskq.set_retention('short', failed => '1 day')")
+    conn.execute("SELECT taskq.set_retention('forever', failed => NULL)")
+    conn.execute("SELECT taskq.prune(reason => 'a row of no queue')")
+    conn.execute("DELETE FROM taskq.queues WHERE name = 'gone'")
+
+    def age(queue: str | None, days: int) -> None:
+        conn.execute(
+            "UPDATE taskq.audit_log SET at = clock_timestamp() - make_interval(days => %s)"
+            " WHERE queue IS NOT DISTINCT FROM %s",
+            (days, queue),
+        )
+
+    def left() -> Counter[str | None]:
+        return Counter(r[0] for r in conn.execute("SELECT queue FROM taskq.audit_log"))
+
+    age("short", 2)
+    age("forever", 10_000)
+    age("gone", 29)
+    age(None, 29)
+    before = left()
+    assert conn.execute("SELECT audit_rows FROM taskq.prune()").fetchone() == (2,)
+    # the short queue's two rows went; the prune just made adds one row of no queue
+    after = left()
+    assert after["short"] == 0
+    assert after["forever"] == before["forever"] == 2
+    assert after["gone"] == before["gone"] == 1
+    assert after[None] == before[None] + 1
+    # past 30 days, rows of no queue and of a queue without a row go too
+    age("gone", 31)
+    age(None, 31)
+    done = conn.execute("SELECT audit_rows, more FROM taskq.maintain(batch => 2)").fetchone()
+    assert done == (2, True)
+    assert conn.execute("SELECT audit_rows, more FROM taskq.maintain()").fetchone() == (1, False)
+    assert left() == Counter({"forever": 2})
