@@ -166,11 +166,16 @@ def test_prune(cli: Any, database_url: str) -> None:
         "pruned 1 completed, 0 failed and 0 cancelled task(s) and 0 audit row(s) past their "
         "queue's retention",
     )
-    code, out, _ = cli("prune", "--batch", "2", "--json")
+    code, out, _ = cli("prune", "--batch", "2", "--json", "--reason", "disk", "--actor", "ops")
     assert code == 0
-    assert json.loads(out) == {"completed": 2, "failed": 1, "cancelled": 0}
+    assert json.loads(out) == {"completed": 2, "failed": 1, "cancelled": 0, "audit_rows": 0}
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT name FROM taskq.tasks").fetchall() == [("live",)]
+        # one audit row per batch: the --once call's, then a full batch and the last one
+        assert conn.execute(
+            "SELECT actor, reason, after->>'completed' FROM taskq.audit"
+            " WHERE action = 'prune' ORDER BY id"
+        ).fetchall() == [(None, None, "1"), ("ops", "disk", "2"), ("ops", "disk", "0")]
     code, _, err = cli("prune", "--batch", "0")
     assert code == 2
     assert "batch must be between 1 and 1000000, not 0" in err
