@@ -9,6 +9,7 @@ test_every_public_function_has_a_role fails.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -281,17 +282,21 @@ def test_every_security_definer_function_pins_search_path(conn: Conn) -> None:
     assert loose == []
 
 
-def work_through_the_roles(url: str, producer: str, worker: str, reader: str) -> None:
-    """Enqueue as the producer, claim and complete as the worker, read as the reader: each
-    call runs as taskq_owner (the tables it writes are granted to none of them)."""
+def work_through_the_roles(
+    url: str, producer: str, worker: str, reader: str, queue: str = "default"
+) -> None:
+    """Enqueue into ``queue`` (unused before) as the producer, claim and complete as the worker,
+    read as the reader: each call runs as taskq_owner (the tables it writes are granted to none
+    of them)."""
     with psycopg.connect(login_url(url, producer), autocommit=True) as conn:
-        task_id = one(conn, "SELECT taskq.enqueue('job', '{\"n\": 1}')")
+        task_id = one(conn, "SELECT taskq.enqueue('job', '{\"n\": 1}', queue => %s)", (queue,))
         assert one(conn, "SELECT status FROM taskq.get_task(%s)", (task_id,)) == "QUEUED"
     with psycopg.connect(login_url(url, worker), autocommit=True) as conn:
         conn.execute("LISTEN taskq")
         worker_id = one(conn, "SELECT taskq.register_worker('w')")
         claimed = conn.execute(
-            "SELECT id, lease_token FROM taskq.claim(%s, batch_size => 1)", (worker_id,)
+            "SELECT id, lease_token FROM taskq.claim(%s, ARRAY[%s], batch_size => 1)",
+            (worker_id, queue),
         ).fetchall()
         assert [row[0] for row in claimed] == [task_id]
         done = conn.execute(
@@ -312,7 +317,8 @@ def work_through_the_roles(url: str, producer: str, worker: str, reader: str) ->
             "SELECT status, result FROM taskq.task_info WHERE id = %s", (task_id,)
         ).fetchone()
         assert row == ("COMPLETED", {"ok": True})
-        assert one(conn, "SELECT completed FROM taskq.queue_stats WHERE queue = 'default'") == 1
+        stats = "SELECT completed FROM taskq.queue_stats WHERE queue = %s"
+        assert one(conn, stats, (queue,)) == 1
 
 
 def test_one_real_call_per_role(database_url: str, logins: dict[str, str]) -> None:
@@ -363,8 +369,8 @@ def bare(bare_server: LocalServer) -> Iterator[Conn]:
         ).fetchall():
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         for (name,) in conn.execute(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'taskq\\_%' OR rolname LIKE 'app\\_%'"
-            " ORDER BY rolname LIKE 'app\\_%', rolname = 'taskq_owner'"
+            "SELECT rolname FROM pg_roles WHERE rolname ~ '^(taskq|app|my)_'"
+            " ORDER BY rolname !~ '^taskq_', rolname = 'taskq_owner'"
         ).fetchall():
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
@@ -391,6 +397,14 @@ def app_logins(conn: Conn) -> None:
     make_login(conn, "app_reader", "taskq_reader")
 
 
+def readme_grants() -> str:
+    """The README's grant recipe (the sql block of "### Privileges"), with a password."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```sql\n(.*?)```", text[text.index("### Privileges") :], re.DOTALL)
+    assert block is not None
+    return block.group(1).replace("'…'", "'secret'")
+
+
 def server_version(conn: Conn) -> int:
     return int(one(conn, "SHOW server_version_num"))
 
@@ -407,12 +421,14 @@ def test_deploy_as_a_non_superuser_with_createrole(bare_server: LocalServer, bar
         assert one(
             conn, "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'taskq'"
         ) == ("taskq_owner")
-        app_logins(conn)
-    work_through_the_roles(url, "app_producer", "app_worker", "app_reader")
+        # the README's grant recipe, run by the deployer
+        conn.execute(readme_grants())
+    work_through_the_roles(url, "my_app", "my_worker", "my_dashboard")
+    work_through_the_roles(url, "my_api", "my_worker", "my_api", queue="api")
     # a second database of the same deployer finds the roles made
     second = database_of(bare, bare_server, "app_two", "app_deployer")
     assert "+ roles" in migrate.deploy(second)
-    work_through_the_roles(second, "app_producer", "app_worker", "app_reader")
+    work_through_the_roles(second, "my_app", "my_worker", "my_dashboard")
 
 
 def test_a_role_that_may_not_create_roles_is_told_in_one_line_what_to_run(
