@@ -2,7 +2,9 @@
 
 It finds the database (``TASKQ_DATABASE_URL``, ``DATABASE_URL``, ``config.yaml``, else the
 embedded PostgreSQL under ``.taskq/``), deploys the schema with ``sqitch deploy --verify``
-(nothing to do when it is current), then serves the API and runs one worker in this process.
+(nothing to do when it is current), then serves the API and runs one worker in this process (on
+the embedded server they log in as ``taskq_api_login`` and ``taskq_worker_login``, members of the
+taskq roles each needs).
 SIGINT/SIGTERM stop the worker gracefully, then the API, then the embedded server; a repeated
 SIGTERM changes nothing, a second SIGINT (Ctrl-C) skips what is left of the grace period. A second
 ``taskq run`` on the same ``.taskq/`` folder says so and exits instead of sharing the data.
@@ -31,7 +33,7 @@ from cli.options import (
 )
 from cli.signals import handle_stop_signals
 from taskq import migrate
-from taskq.embedded import ensure_embedded
+from taskq.embedded import API_LOGIN, WORKER_LOGIN, ensure_embedded, ensure_run_logins
 from taskq.errors import TaskqError, Unavailable
 from taskq.pgserver import LocalServer
 from taskq.settings import (
@@ -111,18 +113,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(args: argparse.Namespace, url: str, banner: str) -> None:
+async def serve(args: argparse.Namespace, api_url: str, worker_url: str, banner: str) -> None:
     from api.app import create_app
     from api.auth import tokens_from_env
     from worker import Worker
 
     prepare = prepare_setting()
-    app = create_app(url, api_tokens=tokens_from_env(), prepare=prepare)
+    app = create_app(api_url, api_tokens=tokens_from_env(), prepare=prepare)
     server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     )
     worker = Worker(
-        url,
+        worker_url,
         queues=args.queues or ["default"],
         concurrency=args.concurrency,
         any_name=args.any_name,
@@ -200,7 +202,13 @@ def _stop(server: LocalServer) -> None:
 
 
 def _run_on(args: argparse.Namespace, source: DatabaseSource) -> int:
+    """Deploy, then serve: on the embedded server the API and the worker log in as roles of
+    their own (taskq.embedded.RUN_LOGINS); a configured database is used as its URL says."""
     output = migrate.deploy(source.url)
     log.info("schema: %s", "up to date" if "Nothing to deploy" in output else "deployed")
-    asyncio.run(serve(args, source.url, _banner(args, source)))
+    api_url = worker_url = source.url
+    if source.embedded:
+        logins = ensure_run_logins(source)
+        api_url, worker_url = logins[API_LOGIN], logins[WORKER_LOGIN]
+    asyncio.run(serve(args, api_url, worker_url, _banner(args, source)))
     return 0

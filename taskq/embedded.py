@@ -5,9 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from taskq.pgserver import LocalServer, embedded_bin_dir
 from taskq.settings import EMBEDDED_DATABASE, DatabaseSource, NotRunning, embedded_home
+
+# The LOGIN roles `taskq run` serves with on the embedded server (which trusts 127.0.0.1: no
+# password), each a member of the taskq roles (made by the deploy) that its part needs.
+API_LOGIN = "taskq_api_login"
+WORKER_LOGIN = "taskq_worker_login"
+RUN_LOGINS = {
+    API_LOGIN: ("taskq_producer", "taskq_reader", "taskq_admin"),
+    WORKER_LOGIN: ("taskq_worker",),
+}
 
 
 def embedded_server(home: Path | None = None) -> LocalServer:
@@ -48,3 +59,20 @@ def ensure_embedded(home: Path | None = None) -> tuple[LocalServer, DatabaseSour
         if exists is None:
             conn.execute(f"CREATE DATABASE {EMBEDDED_DATABASE}")
     return server, _source(server), started
+
+
+def ensure_run_logins(source: DatabaseSource) -> dict[str, str]:
+    """Make the LOGIN roles of RUN_LOGINS (when missing) and grant them their taskq roles, as
+    the superuser of ``source`` (the embedded database, the schema deployed); the URL of each,
+    by name."""
+    with psycopg.connect(source.url, autocommit=True) as conn:
+        for login, roles in RUN_LOGINS.items():
+            name = sql.Identifier(login)
+            if (
+                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone()
+                is None
+            ):
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
+            groups = sql.SQL(", ").join(map(sql.Identifier, roles))
+            conn.execute(sql.SQL("GRANT {} TO {}").format(groups, name))
+    return {login: make_conninfo(source.url, user=login) for login in RUN_LOGINS}

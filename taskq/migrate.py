@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,9 +13,16 @@ from psycopg.conninfo import conninfo_to_dict
 
 from taskq.settings import connection_problem, names_several_hosts
 
+# psql's report of the statement that failed (``psql:db/deploy/roles.sql:95: ERROR:  ...``)
+_SQL_ERROR = re.compile(r"^(?:\S*: )?ERROR:\s+(.+)$", re.MULTILINE)
+
 
 class MigrationError(RuntimeError):
-    """Sqitch is missing or failed; the message says what to do."""
+    """Sqitch is missing or failed; the message says what to do, ``output`` is all it said."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 def project_dir() -> Path:
@@ -87,8 +95,18 @@ def sqitch(command: str, database_url: str, *args: str) -> str:
     )
     output = result.stdout + result.stderr
     if result.returncode != 0:
-        raise MigrationError(f"sqitch {command} failed:\n{output.strip()}")
+        raise MigrationError(failure(command, output), output)
     return output
+
+
+def failure(command: str, output: str) -> str:
+    """What a failed ``sqitch COMMAND`` says: the one line of the SQL error when a script
+    raised one (such as the statements to run when the deploying role may not create the
+    roles), else all of Sqitch's output."""
+    error = _SQL_ERROR.search(output)
+    if error is not None:
+        return f"sqitch {command} failed: {error.group(1).strip()}"
+    return f"sqitch {command} failed:\n{output.strip()}"
 
 
 def deploy(database_url: str) -> str:

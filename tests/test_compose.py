@@ -48,6 +48,12 @@ def test_start_order(compose: dict[str, Any]) -> None:
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["postgres"]["condition"] == "service_healthy"
         assert services[name]["environment"]["TASKQ_DATABASE_URL"].startswith("postgresql://")
+    # the API and the worker log in as roles of their own (compose/logins.sql), not as the
+    # superuser the migration deploys with
+    assert "/docker-entrypoint-initdb.d/" in " ".join(map(str, services["postgres"]["volumes"]))
+    for name, login in (("api", "taskq_api_login"), ("worker", "taskq_worker_login")):
+        url = services[name]["environment"]["TASKQ_DATABASE_URL"]
+        assert url.startswith(f"postgresql://{login}:")
     assert services["api"]["command"][:2] == ["taskq", "api"]
     assert services["worker"]["command"][:2] == ["taskq", "worker"]
     assert any(str(p).endswith("8000") for p in _ports(services["api"]))

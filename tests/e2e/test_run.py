@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
@@ -169,6 +170,13 @@ def test_run_with_the_embedded_database(folder: Path) -> None:
         assert "reports" in result.stdout
 
         watch_a_task(base)
+        # the API and the worker log in as roles of their own, not as the superuser
+        with psycopg.connect(database_url) as conn:
+            users = conn.execute(
+                "SELECT DISTINCT usename FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert sorted(users) == [("taskq_api_login",), ("taskq_worker_login",)]
         stop(process, folder)
 
     server = LocalServer(embedded_bin_dir(), folder / ".taskq" / "pgdata")

@@ -10,8 +10,8 @@ import pytest
 
 from taskq import migrate
 
+# what taskq_admin may call (tests/sql/test_privileges.py has each role's); PUBLIC may call none
 PUBLIC_FUNCTIONS = [
-    "taskq.uuid_v7(timestamptz)",
     "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer)",
     "taskq.enqueue_many(jsonb)",
     "taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[])",
@@ -53,8 +53,10 @@ def test_round_trip(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url) as conn:
         for signature in PUBLIC_FUNCTIONS:
             assert conn.execute(
-                "SELECT has_function_privilege(%s, 'execute')", (signature,)
-            ).fetchone() == (True,)
+                "SELECT has_function_privilege('taskq_admin', %s, 'execute'),"
+                " has_function_privilege('public', %s, 'execute')",
+                (signature, signature),
+            ).fetchone() == (True, False)
         described = conn.execute(
             "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
             " WHERE n.nspname = 'taskq' AND obj_description(p.oid, 'pg_proc') IS NULL"
