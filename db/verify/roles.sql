@@ -9,6 +9,6 @@ WHERE p.oid = 'taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, int
 SELECT 1 / (pg_catalog.has_function_privilege('taskq_producer', 'taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer)', 'execute')
             AND pg_catalog.has_function_privilege('taskq_worker', 'taskq.claim(uuid, text[], text[], interval, integer)', 'execute')
             AND pg_catalog.has_table_privilege('taskq_reader', 'taskq.queue_stats', 'select')
-            AND pg_catalog.has_function_privilege('taskq_admin', 'taskq.cancel(uuid)', 'execute')
+            AND pg_catalog.has_function_privilege('taskq_admin', 'taskq.cancel(uuid, text)', 'execute')
             AND NOT pg_catalog.has_function_privilege('public', 'taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer)', 'execute')
             AND NOT pg_catalog.has_schema_privilege('public', 'taskq', 'usage'))::integer;

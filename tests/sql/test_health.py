@@ -154,18 +154,12 @@ def test_a_prepared_transaction_holds_the_horizon_until_it_ends(
 
 @pytest.fixture
 def reader(conn: Conn) -> Iterator[str]:
-    """A NOLOGIN role, not a superuser, with SELECT on the two views and nothing else but the
-    EXECUTE that cleanup_holders' function needs."""
+    """A NOLOGIN role, not a superuser, a member of taskq_reader only (which may read the two
+    views and run the function cleanup_holders calls)."""
     name = f"taskq_health_reader_{os.getpid()}"
     role = sql.Identifier(name)
-    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
+    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN IN ROLE taskq_reader").format(role))
     try:
-        conn.execute(
-            sql.SQL("GRANT SELECT ON taskq.table_health, taskq.cleanup_holders TO {}").format(role)
-        )
-        conn.execute(
-            sql.SQL("GRANT EXECUTE ON FUNCTION taskq._cleanup_holders() TO {}").format(role)
-        )
         yield name
     finally:
         conn.execute("RESET ROLE")
