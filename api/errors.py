@@ -30,6 +30,7 @@ from api.schemas import InvalidParam, ParamSource, Problem
 from taskq.errors import (
     READ_ONLY_SQLSTATE,
     Conflict,
+    Forbidden,
     InvalidArgument,
     NotFound,
     SchemaMissing,
@@ -109,7 +110,8 @@ def _source_of(request: Request[Any, Any, Any], name: str) -> ParamSource:
 
 
 def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> Response[Problem]:
-    """NotFound 404, Conflict 409, InvalidArgument 400, Unavailable and SchemaMissing 503."""
+    """NotFound 404, Conflict 409, InvalidArgument 400, Forbidden (42501) 403, Unavailable and
+    SchemaMissing 503."""
     message = error.message
     task_id = error.task_id
     task_status = _STATUSES.get(error.task_status or "")
@@ -124,6 +126,17 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
             task_id=task_id,
             task_status=task_status,
             hint=error.hint,
+        )
+    if isinstance(error, Forbidden):
+        # the API's own database role lacks a grant: the operator's to fix, not the client's
+        log.warning("the database refused the API's role: %s", message)
+        return problem_response(
+            403,
+            f"the database role of this API may not do this: {message}",
+            kind="forbidden",
+            title="Forbidden by the database",
+            hint="grant the API's login role taskq_producer, taskq_reader and taskq_admin "
+            "(README, Privileges)",
         )
     cause = error.__cause__
     if isinstance(error, InvalidArgument) or (

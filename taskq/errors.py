@@ -69,6 +69,11 @@ class InvalidArgument(TaskqError):
     """Class 22: a bad argument; ``field`` names it when the SQL did (COLUMN)."""
 
 
+class Forbidden(TaskqError):
+    """42501: the database role may not call this (it lacks the taskq role the call is for:
+    taskq_producer, taskq_worker, taskq_reader or taskq_admin)."""
+
+
 class Unavailable(TaskqError):
     """The database cannot be reached, or takes no writes (a standby): worth retrying on
     another connection."""
@@ -96,7 +101,11 @@ def _uuid(value: object) -> UUID | None:
         return None
 
 
-_KIND_OF_SQLSTATE: Final[dict[str, type[TaskqError]]] = {"P0002": NotFound, "55000": Conflict}
+_KIND_OF_SQLSTATE: Final[dict[str, type[TaskqError]]] = {
+    "P0002": NotFound,
+    "55000": Conflict,
+    "42501": Forbidden,
+}
 
 
 def translate(error: psycopg.Error) -> TaskqError:
