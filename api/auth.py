@@ -61,9 +61,21 @@ def parse_tokens(text: str) -> dict[str, str]:
 
 def tokens_from_env() -> dict[str, str]:
     """The named tokens of ``TASKQ_API_TOKENS`` and ``TASKQ_API_TOKEN`` (named ``api``); empty
-    when neither is set, and the API is then open to all."""
-    tokens = parse_tokens(os.environ.get(TOKENS_ENV, ""))
-    single = os.environ.get(TOKEN_ENV, "").strip()
+    when neither is set (or both are empty), and the API is then open to all. A variable that
+    is set but holds no token (blanks, commas) is :class:`ConfigError`, never an open API."""
+    named = os.environ.get(TOKENS_ENV, "")
+    tokens = parse_tokens(named)
+    if named and not tokens:
+        raise ConfigError(
+            f"{TOKENS_ENV} is set but holds no name=token entry; unset it (or leave it empty) "
+            "for an API open to all"
+        )
+    given = os.environ.get(TOKEN_ENV, "")
+    single = given.strip()
+    if given and not single:
+        raise ConfigError(
+            f"{TOKEN_ENV} is set but blank; unset it (or leave it empty) for an API open to all"
+        )
     if single:
         if SINGLE_TOKEN_NAME in tokens:
             raise ConfigError(

@@ -210,7 +210,10 @@ def parse_past(text: str, option: str) -> datetime:
     ago = _AGO.match(text.strip())
     if ago:
         seconds = float(ago.group(1)) * _UNITS[ago.group(2)]
-        return datetime.now(UTC) - timedelta(seconds=seconds)
+        try:
+            return datetime.now(UTC) - timedelta(seconds=seconds)
+        except OverflowError:
+            raise InvalidArgument(f"{option} {text}: too long ago (before the year 1)") from None
     return _iso_time(text, option, "how long ago: 30s, 5m, 2h, 1d")
 
 
@@ -384,6 +387,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.limit < 1 or args.limit > PAGE_MAX:
         raise InvalidArgument(f"--limit must be between 1 and {PAGE_MAX}")
+    if args.after is not None and not 1 <= args.after <= 2**63 - 1:
+        raise InvalidArgument("--after must be a cursor printed by taskq audit (1 to 2^63-1)")
     task_id = parse_task_id(args.task_id) if args.task_id else None
     since = parse_past(args.since, "--since") if args.since else None
     before = parse_past(args.before, "--before") if args.before else None

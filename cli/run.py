@@ -176,9 +176,12 @@ def run(args: argparse.Namespace) -> int:
     import_handlers(args.imports)
     check_port_free(args.host, args.port)
     # refused in one line before anything starts; serve reads them again
+    from api.auth import tokens_from_env
+
     prepare_setting()
     listen_url_setting()
     maintenance_interval_setting()
+    tokens_from_env()
     configured = configured_database(args.database_url)
     if configured is not None:
         check_reachable(configured)

@@ -18,18 +18,28 @@ from taskq.rules import NAME_MAX, PAGE_MAX
 
 BIGINT_MAX = 2**63 - 1
 
+# A text parsed here, not a datetime parameter: Litestar would take a bare number for a Unix
+# time, which the schema (a date-time) does not allow.
 Moment = Annotated[
-    datetime | None,
+    str | None,
     Parameter(
         description="ISO 8601; without an offset it is UTC (write a + offset as %2B, or use Z)",
         examples=[Example(value="2030-01-01T10:00:00Z")],
+        schema_extra={"format": "date-time"},
     ),
 ]
 
 
-def _utc(name: str, moment: datetime | None) -> datetime | None:
-    if moment is None:
+def _utc(name: str, text: str | None) -> datetime | None:
+    if text is None:
         return None
+    try:
+        # RFC 3339 allows a lower-case t and z, which fromisoformat does not read
+        moment = datetime.fromisoformat(text.strip().upper())
+    except ValueError:
+        raise invalid(
+            name, "is not an ISO 8601 time such as 2030-01-01T10:00:00Z", "query"
+        ) from None
     try:
         return as_utc(moment).astimezone(UTC)
     except OverflowError:
@@ -47,7 +57,8 @@ class AuditController(Controller):
         operation_id="listAudit",
         summary="The audit trail, newest first, a keyset page at a time",
         description="Calls `taskq.list_audit`: one row per admin act (pause, resume, cancel, "
-        "retry, a queue's concurrency or pause) with `at`, `action`, `task_id` / `queue`, the "
+        "retry, a queue's concurrency, pause or retention, a prune) with `at`, `action`, "
+        "`task_id` / `queue`, the "
         "values `before` and `after`, `db_user` (the database login), `actor` (the API "
         "token's name) and `reason`. Filters combine; `since` <= at < `before`. Pass a page's "
         "`next_cursor` as `cursor` to get the next page (null on the last page).",
@@ -66,7 +77,7 @@ class AuditController(Controller):
             Parameter(
                 max_length=64,
                 description="only this act: pause, resume, cancel, retry, set_concurrency, "
-                "pause_queue, resume_queue",
+                "pause_queue, resume_queue, set_retention, prune",
                 examples=[Example(value="cancel")],
             ),
         ] = None,

@@ -187,6 +187,10 @@ async def test_filters_and_keyset_pages(api: Client, db: client.Connection) -> N
         ({"task_id": "not-a-uuid"}, "task_id"),
         ({"since": "yesterday"}, "since"),
         ({"before": "2030-13-01T00:00:00"}, "before"),
+        # a bare number is no date-time, though a parser of Unix times would take it
+        ({"before": "5"}, "before"),
+        ({"since": "0"}, "since"),
+        ({"since": "9999-12-31T23:59:59-23:59"}, "since"),
         ({"queue": "q" * 129}, "queue"),
         ({"action": "a" * 65}, "action"),
     ],
@@ -208,6 +212,17 @@ def test_named_tokens_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TASKQ_API_TOKENS", "api=s1")
     with pytest.raises(ConfigError, match="rename one"):
         tokens_from_env()
+    # set but holding no token: refused, never an API open to all
+    for blank in (",", " ", " , ,"):
+        monkeypatch.setenv("TASKQ_API_TOKENS", blank)
+        with pytest.raises(ConfigError, match="holds no name=token"):
+            tokens_from_env()
+    monkeypatch.setenv("TASKQ_API_TOKENS", "")
+    monkeypatch.setenv("TASKQ_API_TOKEN", "  ")
+    with pytest.raises(ConfigError, match="blank"):
+        tokens_from_env()
+    monkeypatch.setenv("TASKQ_API_TOKEN", "")
+    assert tokens_from_env() == {}
     monkeypatch.delenv("TASKQ_API_TOKENS")
     monkeypatch.delenv("TASKQ_API_TOKEN")
     assert tokens_from_env() == {}
