@@ -2,7 +2,7 @@
 -- requires: schema
 --
 -- The audit trail: one row for every admin act (pause, resume, cancel, retry, set_concurrency,
--- pause_queue, resume_queue), written in the transaction of the act, so that the act and its
+-- pause_queue, resume_queue; set_retention and prune, from taskq:retention), written in the transaction of the act, so that the act and its
 -- row commit or roll back together; a refused act writes none. Workers' and producers' calls
 -- (enqueue, claim, complete, fail, heartbeat) write none.
 --   taskq.audit_log (private) holds the rows: at (clock_timestamp() of the act), action (the
@@ -30,8 +30,8 @@ CREATE TABLE taskq.audit_log (
     action   text        NOT NULL CONSTRAINT audit_log_action_named CHECK (action ~ '^[a-z_]{1,64}$'),
     task_id  uuid,
     queue    text,
-    before   jsonb,
-    after    jsonb,
+    before   jsonb       CONSTRAINT audit_log_before_object CHECK (jsonb_typeof(before) = 'object'),
+    after    jsonb       CONSTRAINT audit_log_after_object CHECK (jsonb_typeof(after) = 'object'),
     db_user  text        NOT NULL DEFAULT session_user,
     actor    text        CONSTRAINT audit_log_actor_length CHECK (length(actor) <= 128),
     reason   text        CONSTRAINT audit_log_reason_length CHECK (length(reason) <= 1000)
@@ -50,7 +50,7 @@ SELECT a.id, a.at, a.action, a.task_id, a.queue, a.before, a.after, a.db_user, a
 FROM taskq.audit_log a;
 
 COMMENT ON VIEW taskq.audit IS
-    'The audit trail: one row per admin act (pause, resume, cancel, retry, set_concurrency, pause_queue, resume_queue): when (at), what (action), on which task_id / queue, the values before and after, who (db_user = session_user, actor = the taskq.actor setting) and why (reason). Newest first: ORDER BY at DESC, id DESC. For taskq_reader.';
+    'The audit trail: one row per admin act (pause, resume, cancel, retry, set_concurrency, pause_queue, resume_queue, set_retention, prune): when (at), what (action), on which task_id / queue, the values before and after, who (db_user = session_user, actor = the taskq.actor setting) and why (reason). Newest first: ORDER BY at DESC, id DESC. For taskq_reader.';
 
 CREATE FUNCTION taskq._audit(
     action text,
@@ -73,6 +73,12 @@ BEGIN
         RAISE EXCEPTION 'taskq.actor must be at most 128 characters, not %', length(who)
             USING ERRCODE = 'string_data_right_truncation', COLUMN = 'actor';
     END IF;
+    IF jsonb_typeof(_audit.before) <> 'object' OR jsonb_typeof(_audit.after) <> 'object' THEN
+        RAISE EXCEPTION 'before and after must be JSON objects (or NULL), not % and %',
+                coalesce(jsonb_typeof(_audit.before), 'NULL'), coalesce(jsonb_typeof(_audit.after), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  COLUMN = CASE WHEN jsonb_typeof(_audit.before) <> 'object' THEN 'before' ELSE 'after' END;
+    END IF;
     IF length(why) > 1000 THEN
         RAISE EXCEPTION 'reason must be at most 1000 characters, not %', length(why)
             USING ERRCODE = 'string_data_right_truncation', COLUMN = 'reason';
@@ -83,7 +89,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq._audit(text, uuid, text, jsonb, jsonb, text) IS
-    'Internal (for no role; the admin functions call it): writes one audit row for an act, stamped with clock_timestamp(), session_user and the taskq.actor setting (NULL when unset or blank). A blank reason is NULL. 22001 for a reason over 1000 characters (COLUMN reason) or a taskq.actor over 128 (COLUMN actor).';
+    'Internal (for no role; the admin functions call it): writes one audit row for an act, stamped with clock_timestamp(), session_user and the taskq.actor setting (NULL when unset or blank). A blank reason is NULL. 22001 for a reason over 1000 characters (COLUMN reason) or a taskq.actor over 128 (COLUMN actor); 22023 for a before or after that is not a JSON object (COLUMN before or after).';
 
 CREATE FUNCTION taskq.list_audit(
     task_id uuid DEFAULT NULL,

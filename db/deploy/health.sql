@@ -85,13 +85,17 @@ AS $$
     WITH held AS (
         SELECT CASE WHEN a.datid IS NULL AND a.pid IN (SELECT w.pid FROM pg_catalog.pg_stat_get_wal_senders() w)
                     THEN 'standby feedback' ELSE 'session' END AS holder,
-               a.pid, a.application_name AS name, a.datname AS database, a.usename AS role, a.state,
+               -- the state and times of another database's sessions stay as private as
+               -- pg_stat_activity keeps them from a reader without pg_read_all_stats
+               a.pid, a.application_name AS name, a.datname AS database, a.usename AS role,
+               CASE WHEN a.datid IS NULL OR a.datname = pg_catalog.current_database() THEN a.state END AS state,
                -- the older of the two; xids have no order but their age
                CASE WHEN a.backend_xid IS NULL THEN a.backend_xmin
                     WHEN a.backend_xmin IS NULL THEN a.backend_xid
                     WHEN pg_catalog.age(a.backend_xid) >= pg_catalog.age(a.backend_xmin) THEN a.backend_xid
                     ELSE a.backend_xmin END AS xmin,
-               a.xact_start AS since, a.query_start,
+               CASE WHEN a.datid IS NULL OR a.datname = pg_catalog.current_database() THEN a.xact_start END AS since,
+               CASE WHEN a.datid IS NULL OR a.datname = pg_catalog.current_database() THEN a.query_start END AS query_start,
                -- only the backends of this database hold back its tables, and those of none
                (a.datid IS NULL OR a.datname = pg_catalog.current_database()) AS holds_back_taskq
         FROM pg_catalog.pg_stat_activity a
@@ -123,7 +127,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION taskq._cleanup_holders() IS
-    'Internal, read through taskq.cleanup_holders (for taskq_reader): what holds back the cleanup of dead rows in the cluster (sessions, standby feedback, prepared transactions, replication slots), oldest first, whether it holds back the taskq tables of this database, and which one sets their horizon. Its owner needs pg_read_all_stats for the state and times of other roles'' sessions.';
+    'Internal, read through taskq.cleanup_holders (for taskq_reader): what holds back the cleanup of dead rows in the cluster (sessions, standby feedback, prepared transactions, replication slots), oldest first, whether it holds back the taskq tables of this database, and which one sets their horizon. Its owner needs pg_read_all_stats for the state and times of other roles'' sessions; those of another database''s sessions are NULL.';
 
 CREATE VIEW taskq.cleanup_holders AS
 SELECT h.holder, h.pid, h.name, h.database, h.role, h.state, h.xmin, h.xmin_age, h.since, h.age,

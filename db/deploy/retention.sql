@@ -243,8 +243,10 @@ COMMENT ON FUNCTION taskq.prune(integer, text) IS
     'For taskq_admin. Removes at most batch finished tasks past their queue''s retention (oldest first), never a live one, never waiting for a lock, and at most batch audit rows past theirs (kept as long as their queue keeps FAILED tasks; 30 days without a queue); returns how many COMPLETED, FAILED and CANCELLED tasks and audit rows it removed (a full batch: call again); writes one audit row (prune) with the counts and the reason. 22023 unless 1 <= batch <= 1000000; 22001 for a reason over 1000 characters.';
 
 -- A worker is dead when its last heartbeat is older than ten of its leases, and at least 5
--- minutes: a live worker beats every third of its lease, so it would have to miss 30 beats in a
--- row. A worker that never beat counts with the default lease, 30 seconds.
+-- minutes (a live worker beats every third of its lease, so it would have to miss 30 beats in a
+-- row), and it holds no lease that has not ended: a client that claimed with a long lease and
+-- never beats keeps its tasks until their leases end, as the lease promised. A worker that
+-- never beat counts with the default lease, 30 seconds.
 CREATE FUNCTION taskq._remove_dead_workers(now timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
@@ -254,21 +256,20 @@ DECLARE
     removed integer;
 BEGIN
     -- SKIP LOCKED: a worker row locked by a claim (FOR KEY SHARE) or a heartbeat is alive.
-    -- Its RUNNING tasks' leases end when its own would have; _rescue_expired then rescues
-    -- them with every other expired lease.
+    -- Its RUNNING tasks' leases have all ended: _rescue_expired then rescues them with every
+    -- other expired lease (index tasks_running_by_worker).
     WITH dead AS (
-        SELECT w.id, w.heartbeat_at + coalesce(w.lease, interval '30 seconds') AS lease_end
+        SELECT w.id
         FROM taskq.workers w
         WHERE w.heartbeat_at + greatest(interval '5 minutes', 10 * coalesce(w.lease, interval '30 seconds'))
               < _remove_dead_workers.now
-        FOR UPDATE SKIP LOCKED
+          AND NOT EXISTS (SELECT 1 FROM taskq.tasks t
+                          WHERE t.worker_id = w.id AND t.status = 'RUNNING'
+                            AND t.lease_expires_at >= _remove_dead_workers.now)
+        FOR UPDATE OF w SKIP LOCKED
     ), gone AS (
         DELETE FROM taskq.workers w USING dead d WHERE w.id = d.id
         RETURNING w.id
-    ), ended AS (
-        UPDATE taskq.tasks t SET lease_expires_at = least(t.lease_expires_at, d.lease_end)
-        FROM dead d
-        WHERE t.worker_id = d.id AND t.status = 'RUNNING'
     )
     SELECT count(*) INTO removed FROM gone;
     RETURN removed;
@@ -276,7 +277,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq._remove_dead_workers(timestamptz) IS
-    'Internal: removes the workers whose last heartbeat is older than greatest(5 minutes, 10 x their lease) at now and ends their tasks'' leases; returns how many workers. _rescue_expired rescues the tasks.';
+    'Internal: removes the workers whose last heartbeat is older than greatest(5 minutes, 10 x their lease) at now and that hold no lease still running at now; returns how many workers. _rescue_expired rescues their tasks, whose leases have ended.';
 
 -- The advisory lock of maintain: (the key of the claim lock, 2).
 CREATE FUNCTION taskq.maintain(batch integer DEFAULT 10000)

@@ -302,3 +302,19 @@ def test_revert_restores_the_released_functions_exactly(empty_database_url: str)
     assert snapshot(empty_database_url) != released
     migrate.sqitch("revert", empty_database_url, "-y", "--to", "@v0.3.0")
     assert snapshot(empty_database_url) == released
+
+
+@pytest.mark.parametrize("value", ["[]", '"x"', "5", "null"])
+def test_before_and_after_are_json_objects_or_null(conn: Conn, value: str) -> None:
+    """The readers decode them as objects: a function of one's own that calls _audit with
+    another JSON value is refused, and so is a row written around it."""
+    with raises_sqlstate("22023"):
+        conn.execute("SELECT taskq._audit('mine', NULL, 'q', %s::jsonb, NULL)", (value,))
+    with raises_sqlstate("22023"):
+        conn.execute("SELECT taskq._audit('mine', NULL, 'q', NULL, %s::jsonb)", (value,))
+    with raises_sqlstate("23514"):
+        conn.execute(
+            "INSERT INTO taskq.audit_log (action, after) VALUES ('mine', %s::jsonb)", (value,)
+        )
+    conn.execute("SELECT taskq._audit('mine', NULL, 'q', NULL, '{\"a\": 1}')")
+    assert one(conn, "SELECT after FROM taskq.audit WHERE action = 'mine'") == {"a": 1}

@@ -126,6 +126,8 @@ def test_a_session_of_another_database_does_not_hold_back_the_taskq_tables(
         assert row["holder"] == "session"
         assert row["holds_back_taskq"] is False
         assert row["is_horizon"] is False
+        # what it does stays its own (the view runs with pg_read_all_stats)
+        assert (row["state"], row["since"], row["age"], row["query_start"]) == (None,) * 4
 
 
 def test_a_prepared_transaction_holds_the_horizon_until_it_ends(

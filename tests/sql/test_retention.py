@@ -271,20 +271,35 @@ def test_dead_workers_go_their_tasks_are_rescued_live_ones_stay(conn: Conn) -> N
     for _ in range(4):
         enqueue(conn, max_attempts=2)
     # the dead worker's tasks: one with an attempt left, one on its last attempt, one whose
-    # cancellation was asked, each with a lease far in the future (claimed long)
-    dead_tasks = claim(conn, dead, batch_size=3, lease=timedelta(hours=5))
+    # cancellation was asked; their leases ended with its last beats
+    dead_tasks = claim(conn, dead, batch_size=3)
     retry, last, cancel = (r["id"] for r in dead_tasks)
+    # a worker that claimed with a long lease and never beats is alive while the lease runs
+    enqueue(conn, queue="long")
+    conn.execute("SELECT taskq.set_concurrency('long', NULL)")
+    long = register(conn, "long")
+    (long_task,) = claim(conn, long, queues=["long"], lease=timedelta(hours=5))
     conn.execute("UPDATE taskq.tasks SET attempts = 2 WHERE id = %s", (last,))
     conn.execute("SELECT taskq.cancel(%s)", (cancel,))
     (live_task,) = claim(conn, live, batch_size=1)
     conn.execute("SELECT taskq.heartbeat(%s, '1 hour')", (slow,))
     age_worker(conn, dead, timedelta(minutes=6))
+    conn.execute(
+        "UPDATE taskq.tasks SET lease_expires_at = clock_timestamp() - interval '5 minutes'"
+        " WHERE worker_id = %s",
+        (dead,),
+    )
     age_worker(conn, live, timedelta(minutes=4))
     age_worker(conn, slow, timedelta(minutes=90))  # 90 min < 10 x 1 hour
+    age_worker(conn, long, timedelta(minutes=6))
     done = maintain(conn)
     assert (done["ran"], done["workers_removed"], done["tasks_rescued"]) == (True, 1, 3)
     workers = {r[0] for r in conn.execute("SELECT id FROM taskq.workers").fetchall()}
-    assert workers == {live, slow}
+    assert workers == {live, slow, long}
+    assert (
+        one(conn, "SELECT status::text FROM taskq.tasks WHERE id = %s", (long_task["id"],))
+        == "RUNNING"
+    )
     statuses = dict(
         conn.execute(
             "SELECT id, status::text FROM taskq.tasks WHERE id = ANY (%s)", ([retry, last, cancel],)
@@ -298,7 +313,21 @@ def test_dead_workers_go_their_tasks_are_rescued_live_ones_stay(conn: Conn) -> N
         one(conn, "SELECT status::text FROM taskq.tasks WHERE id = %s", (live_task["id"],))
         == "RUNNING"
     )
+    # once its lease ended, the long claimer is dead: removed, its task rescued
+    conn.execute(
+        "UPDATE taskq.tasks SET lease_expires_at = clock_timestamp() - interval '1 second'"
+        " WHERE id = %s",
+        (long_task["id"],),
+    )
+    done = maintain(conn)
+    assert (done["workers_removed"], done["tasks_rescued"]) == (1, 1)
     # a worker that never beat counts with the default lease, 30 s: dead after 5 minutes
+    # (its task's lease ended too)
+    conn.execute(
+        "UPDATE taskq.tasks SET lease_expires_at = clock_timestamp() - interval '1 second'"
+        " WHERE id = %s",
+        (live_task["id"],),
+    )
     age_worker(conn, live, timedelta(minutes=5, seconds=1))
     assert maintain(conn)["workers_removed"] == 1
     assert one(conn, "SELECT count(*) FROM taskq.workers") == 1
