@@ -23,7 +23,9 @@
 --       then prunes one batch (taskq._prune), and returns one row of what it did. Only one runs at a time:
 --       a second returns at once with ran = false.
 --
--- The prune reads tasks_finished (queue, status, finished_at) WHERE status >= 'COMPLETED', one
+-- The prune reads tasks_finished (queue, status, finished_at) WHERE status >= 'COMPLETED' (built
+-- without blocking writes by the next change, taskq:tasks_finished; until then it reads another
+-- index, slower), one
 -- range per queue and status, so that a prune that finds nothing reads a few index pages per
 -- queue, whatever the history kept: tasks_status_id (status, id) with an id bound would read,
 -- for a queue of short retention, every kept task of the queues of longer retention. A claim
@@ -41,8 +43,6 @@ ALTER TABLE taskq.queues
 COMMENT ON COLUMN taskq.queues.retain_completed IS 'how long a COMPLETED task is kept after it finished; NULL = for ever';
 COMMENT ON COLUMN taskq.queues.retain_failed IS 'how long a FAILED task is kept after it finished; NULL = for ever';
 COMMENT ON COLUMN taskq.queues.retain_cancelled IS 'how long a CANCELLED task is kept after it finished; NULL = for ever';
-
-CREATE INDEX tasks_finished ON taskq.tasks (queue, status, finished_at) WHERE status >= 'COMPLETED';
 
 -- The default of set_retention's arguments: "leave as it is". The smallest interval there is,
 -- which no one means as a retention (a negative one is refused anyway).

@@ -10,7 +10,6 @@ DROP VIEW taskq.queue_retention;
 DROP FUNCTION taskq.set_retention(text, interval, interval, interval, text);
 DROP FUNCTION taskq._check_retention(interval, text);
 DROP FUNCTION taskq._retention_unchanged();
-DROP INDEX taskq.tasks_finished;
 ALTER TABLE taskq.queues DROP COLUMN retain_completed, DROP COLUMN retain_failed, DROP COLUMN retain_cancelled;
 
 COMMIT;

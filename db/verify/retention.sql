@@ -4,4 +4,3 @@ SELECT queue, completed, failed, cancelled FROM taskq.queue_retention WHERE fals
 SELECT pg_catalog.has_function_privilege('taskq.set_retention(text, interval, interval, interval, text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.prune(integer, text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.maintain(integer)', 'execute');
-SELECT 1 / count(*) FROM pg_catalog.pg_indexes WHERE schemaname = 'taskq' AND indexname = 'tasks_finished';
