@@ -48,6 +48,12 @@ async def test_the_worker_prunes_and_removes_dead_workers(
         " WHERE id = %s",
         (dead,),
     )
+    # silent for an hour, its lease ended long ago (a lease still running would keep it alive)
+    await aconn.execute(
+        "UPDATE taskq.tasks SET lease_expires_at = clock_timestamp() - interval '59 minutes'"
+        " WHERE id = %s",
+        (task.id,),
+    )
     async with running_worker(database_url, maintenance_interval=0.2) as worker:
 
         async def done() -> bool:
