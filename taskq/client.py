@@ -60,6 +60,13 @@ class TaskSummary(msgspec.Struct, kw_only=True):
     lease_expires_at: datetime | None
     cancel_requested: bool
     slot: int | None
+    # the per-task options (taskq:task_options): None where the task was enqueued without them
+    unique_key: str | None = None
+    unique_for: timedelta | None = None
+    concurrency_key: str | None = None
+    timeout: timedelta | None = None
+    progress: Any = None
+    progress_at: datetime | None = None
     # seconds: finished - started, or elapsed while RUNNING, else None (taskq.time_to_execute)
     time_to_execute: float | None = None
     undecodable: dict[str, str] = {}
