@@ -40,16 +40,21 @@ class _Freshness:
     """
 
     def __init__(self) -> None:
-        self._returned: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._returned: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
 
-    async def returned(self, conn: AsyncConnection[Any]) -> None:
+    def mark_returned(self, conn: object) -> None:
         self._returned[conn] = monotonic()
 
-    async def check(self, conn: AsyncConnection[Any]) -> None:
+    def sat_idle(self, conn: object) -> bool:
+        """Whether ``conn`` was handed back long enough ago (or never) to be checked."""
         last = self._returned.get(conn)
-        if last is None or monotonic() - last >= CHECK_IDLE_AFTER:
+        return last is None or monotonic() - last >= CHECK_IDLE_AFTER
+
+    async def returned(self, conn: AsyncConnection[Any]) -> None:
+        self.mark_returned(conn)
+
+    async def check(self, conn: AsyncConnection[Any]) -> None:
+        if self.sat_idle(conn):
             await AsyncConnectionPool.check_connection(conn)
 
 
