@@ -103,6 +103,17 @@ async def connect(
     return conn
 
 
+def pool_options(min_size: int, max_size: int, name: str) -> dict[str, Any]:
+    """What this pool and :class:`taskq.sync.SyncClient`'s are made with: between ``min_size``
+    and ``max_size`` autocommit connections called ``name``, waited for up to 10 seconds."""
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        "kwargs": {"autocommit": True, "application_name": name},
+        "timeout": 10,
+    }
+
+
 def make_pool(
     url: str,
     *,
@@ -123,11 +134,8 @@ def make_pool(
 
     return AsyncConnectionPool(
         url,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"autocommit": True, "application_name": name},
+        **pool_options(min_size, max_size, name),
         open=False,
-        timeout=10,
         configure=set_up,
         check=freshness.check,
         reset=freshness.returned,

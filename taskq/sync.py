@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool
 
 from taskq import client, decoding
 from taskq.errors import Unavailable, translate
-from taskq.pool import _Freshness, apply_prepare
+from taskq.pool import _Freshness, apply_prepare, pool_options
 from taskq.settings import Prepare, prepare_setting
 
 P = ParamSpec("P")
@@ -176,11 +176,8 @@ class SyncClient:
 
         self._pool = ConnectionPool(
             url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={"autocommit": True, "application_name": name},
+            **pool_options(min_size, max_size, name),
             open=True,
-            timeout=10,
             configure=lambda conn: _drive(apply_prepare(_face(conn), policy)),
             check=check,
             reset=freshness.mark_returned,
