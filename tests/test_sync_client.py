@@ -168,12 +168,14 @@ def test_plain_threads_share_one_client(taskq: SyncClient) -> None:
 def test_on_the_applications_connection_an_enqueue_is_part_of_its_transaction(
     database_url: str,
 ) -> None:
-    with psycopg.connect(database_url) as conn:
-        # an application that reads jsonb as text (Django does): the client leaves that alone
+    # as Django's psycopg backend connects: client-side binding, jsonb read as text (the client
+    # leaves that alone)
+    with psycopg.connect(database_url, cursor_factory=psycopg.ClientCursor) as conn:
         conn.adapters.register_loader("jsonb", TextLoader)
         taskq = SyncClient(connection=conn)
         with conn.transaction():
             kept = taskq.enqueue("kept", {"n": 1})
+            (many,) = taskq.enqueue_many([{"name": "many", "payload": {"m": [1]}, "queue": "q"}])
 
         def enqueue_then_fail() -> None:
             with conn.transaction():
@@ -183,9 +185,10 @@ def test_on_the_applications_connection_an_enqueue_is_part_of_its_transaction(
         with pytest.raises(RuntimeError):
             enqueue_then_fail()
         assert taskq.get_task(kept).payload == {"n": 1}
+        assert taskq.list_tasks(queue="q").items[0].payload == {"m": [1]}
         conn.commit()
-        row = conn.execute("SELECT payload FROM taskq.tasks").fetchall()
-        assert row == [('{"n": 1}',)]
+        rows = conn.execute("SELECT name, payload FROM taskq.tasks ORDER BY id").fetchall()
+        assert rows == [("kept", '{"n": 1}'), ("many", '{"m": [1]}')]
 
 
 def test_a_role_without_the_grant_gets_forbidden(database_url: str) -> None:

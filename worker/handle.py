@@ -121,22 +121,22 @@ class TaskHandle(Generic[PayloadT, ResultT]):
         return arguments
 
     @overload
-    def enqueue(self, to: SyncClient, payload: PayloadT) -> UUID: ...
+    def enqueue(self, db: SyncClient, payload: PayloadT) -> UUID: ...
 
     @overload
     def enqueue(
-        self, to: psycopg.AsyncConnection[Any], payload: PayloadT
+        self, db: psycopg.AsyncConnection[Any], payload: PayloadT
     ) -> Coroutine[Any, Any, UUID]: ...
 
     def enqueue(
-        self, to: SyncClient | psycopg.AsyncConnection[Any], payload: PayloadT
+        self, db: SyncClient | psycopg.AsyncConnection[Any], payload: PayloadT
     ) -> UUID | Coroutine[Any, Any, UUID]:
         """Enqueue a task of this handler: its id, or on an async connection a coroutine of
         it. Errors are those of :func:`taskq.client.enqueue`."""
         arguments = self.arguments(payload)
-        if isinstance(to, SyncClient):
-            return to.enqueue(**arguments)
-        return client.enqueue(to, **arguments)
+        if isinstance(db, SyncClient):
+            return db.enqueue(**arguments)
+        return client.enqueue(db, **arguments)
 
     def __repr__(self) -> str:
         options = "".join(f", {key}={value!r}" for key, value in self.options.items())
