@@ -176,6 +176,7 @@ def test_on_the_applications_connection_an_enqueue_is_part_of_its_transaction(
         with conn.transaction():
             kept = taskq.enqueue("kept", {"n": 1})
             (many,) = taskq.enqueue_many([{"name": "many", "payload": {"m": [1]}, "queue": "q"}])
+        assert taskq.get_task(many).queue == "q"
 
         def enqueue_then_fail() -> None:
             with conn.transaction():
