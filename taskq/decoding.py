@@ -86,8 +86,11 @@ class _TimestamptzBinary(_Timestamptz):
     format = Format.BINARY
 
 
-def configure(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> None:
-    """Decode this connection's json, jsonb and timestamptz values as described above."""
+def configure(
+    conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any] | psycopg.Cursor[Any],
+) -> None:
+    """Decode the json, jsonb and timestamptz values of this connection (or only this cursor)
+    as described above."""
     set_json_loads(load_json, conn)
     conn.adapters.register_loader("timestamptz", _Timestamptz)
     conn.adapters.register_loader("timestamptz", _TimestamptzBinary)

@@ -40,16 +40,21 @@ class _Freshness:
     """
 
     def __init__(self) -> None:
-        self._returned: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._returned: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
 
-    async def returned(self, conn: AsyncConnection[Any]) -> None:
+    def mark_returned(self, conn: object) -> None:
         self._returned[conn] = monotonic()
 
-    async def check(self, conn: AsyncConnection[Any]) -> None:
+    def sat_idle(self, conn: object) -> bool:
+        """Whether ``conn`` was handed back long enough ago (or never) to be checked."""
         last = self._returned.get(conn)
-        if last is None or monotonic() - last >= CHECK_IDLE_AFTER:
+        return last is None or monotonic() - last >= CHECK_IDLE_AFTER
+
+    async def returned(self, conn: AsyncConnection[Any]) -> None:
+        self.mark_returned(conn)
+
+    async def check(self, conn: AsyncConnection[Any]) -> None:
+        if self.sat_idle(conn):
             await AsyncConnectionPool.check_connection(conn)
 
 
@@ -98,6 +103,17 @@ async def connect(
     return conn
 
 
+def pool_options(min_size: int, max_size: int, name: str) -> dict[str, Any]:
+    """What this pool and :class:`taskq.sync.SyncClient`'s are made with: between ``min_size``
+    and ``max_size`` autocommit connections called ``name``, waited for up to 10 seconds."""
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        "kwargs": {"autocommit": True, "application_name": name},
+        "timeout": 10,
+    }
+
+
 def make_pool(
     url: str,
     *,
@@ -118,11 +134,8 @@ def make_pool(
 
     return AsyncConnectionPool(
         url,
-        min_size=min_size,
-        max_size=max_size,
-        kwargs={"autocommit": True, "application_name": name},
+        **pool_options(min_size, max_size, name),
         open=False,
-        timeout=10,
         configure=set_up,
         check=freshness.check,
         reset=freshness.returned,

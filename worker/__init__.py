@@ -11,7 +11,8 @@ Run it with ``taskq worker --import myapp.tasks``, or in-process with ``await Wo
 """
 
 from worker.context import TaskContext
+from worker.handle import TaskHandle
 from worker.loop import Worker
 from worker.registry import Handler, Registry, registry, task
 
-__all__ = ["Handler", "Registry", "TaskContext", "Worker", "registry", "task"]
+__all__ = ["Handler", "Registry", "TaskContext", "TaskHandle", "Worker", "registry", "task"]

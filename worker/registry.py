@@ -16,13 +16,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from worker import builtins
 from worker.context import TaskContext
+from worker.handle import PayloadT, TaskHandle
 
 HandlerFunction = Callable[[dict[str, Any], TaskContext], Any]
-F = TypeVar("F", bound=HandlerFunction)
+ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,10 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._base = base
 
-    def register(self, name: str, function: HandlerFunction) -> Handler:
+    def register(self, name: str, function: HandlerFunction | TaskHandle[Any, Any]) -> Handler:
         """Register ``function`` for tasks called ``name``. Registering another function under a
         name already taken is a ValueError; registering the same one again (a module imported
-        twice) is allowed."""
+        twice) is allowed. A :class:`~worker.handle.TaskHandle` runs as the function it wraps."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a task name must be a non-empty string")
         if not callable(function):
@@ -56,16 +57,26 @@ class Registry:
             raise ValueError(
                 f"task {name!r} already has a handler: {_qualified(existing.function)}"
             )
-        handler = Handler(name, function, inspect.iscoroutinefunction(function))
+        wrapped = function.function if isinstance(function, TaskHandle) else function
+        # a TaskHandle's payload may be typed narrower than dict: the producers' promise
+        handler = Handler(
+            name, cast(HandlerFunction, function), inspect.iscoroutinefunction(wrapped)
+        )
         self._handlers[name] = handler
         return handler
 
-    def task(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorator: ``@registry.task("name")`` (the function's own name when omitted)."""
+    def task(
+        self, name: str | None = None
+    ) -> Callable[[Callable[[PayloadT, TaskContext], ResultT]], TaskHandle[PayloadT, ResultT]]:
+        """Decorator: ``@registry.task("name")`` (the function's own name when omitted); the
+        function becomes a :class:`~worker.handle.TaskHandle`, callable as before."""
 
-        def decorate(function: F) -> F:
-            self.register(name if name is not None else function.__name__, function)
-            return function
+        def decorate(
+            function: Callable[[PayloadT, TaskContext], ResultT],
+        ) -> TaskHandle[PayloadT, ResultT]:
+            handle = TaskHandle(name if name is not None else function.__name__, function)
+            self.register(handle.name, handle)
+            return handle
 
         return decorate
 
@@ -90,7 +101,7 @@ class Registry:
         return len(self.names())
 
 
-def _qualified(function: HandlerFunction) -> str:
+def _qualified(function: object) -> str:
     module = getattr(function, "__module__", None) or "?"
     qualname = getattr(function, "__qualname__", None) or repr(function)
     return f"{module}.{qualname}"
@@ -106,6 +117,8 @@ BUILTINS.register("fail", builtins.fail)
 registry = Registry(BUILTINS)
 
 
-def task(name: str | None = None) -> Callable[[F], F]:
+def task(
+    name: str | None = None,
+) -> Callable[[Callable[[PayloadT, TaskContext], ResultT]], TaskHandle[PayloadT, ResultT]]:
     """Register a handler in the worker's default registry: ``@task("send_email")``."""
     return registry.task(name)
