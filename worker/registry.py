@@ -27,11 +27,14 @@ F = TypeVar("F", bound=HandlerFunction)
 
 @dataclass(frozen=True)
 class Handler:
-    """A registered handler: its task name, the function, and whether it is ``async def``."""
+    """A registered handler: its task name, the function, whether it is ``async def``, and the
+    schedule the worker declares for it when it starts (``cron`` in ``time_zone``; None: none)."""
 
     name: str
     function: HandlerFunction
     is_async: bool
+    cron: str | None = None
+    time_zone: str = "UTC"
 
 
 class Registry:
@@ -43,10 +46,19 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._base = base
 
-    def register(self, name: str, function: HandlerFunction) -> Handler:
+    def register(
+        self,
+        name: str,
+        function: HandlerFunction,
+        *,
+        cron: str | None = None,
+        time_zone: str = "UTC",
+    ) -> Handler:
         """Register ``function`` for tasks called ``name``. Registering another function under a
         name already taken is a ValueError; registering the same one again (a module imported
-        twice) is allowed."""
+        twice) is allowed. With ``cron``, the worker declares the schedule ``name`` (task
+        ``name``, queue ``default``) at each start: ``taskq.declare_schedule``, which checks the
+        expression and the time zone."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a task name must be a non-empty string")
         if not callable(function):
@@ -56,15 +68,26 @@ class Registry:
             raise ValueError(
                 f"task {name!r} already has a handler: {_qualified(existing.function)}"
             )
-        handler = Handler(name, function, inspect.iscoroutinefunction(function))
+        if cron is not None and (not isinstance(cron, str) or not cron.strip()):
+            raise ValueError(f"the cron of task {name!r} must be a non-empty string")
+        handler = Handler(name, function, inspect.iscoroutinefunction(function), cron, time_zone)
         self._handlers[name] = handler
         return handler
 
-    def task(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorator: ``@registry.task("name")`` (the function's own name when omitted)."""
+    def task(
+        self, name: str | None = None, *, cron: str | None = None, time_zone: str = "UTC"
+    ) -> Callable[[F], F]:
+        """Decorator: ``@registry.task("name")`` (the function's own name when omitted);
+        ``@registry.task("report", cron="0 7 * * 1-5", time_zone="Europe/Paris")`` also
+        schedules it."""
 
         def decorate(function: F) -> F:
-            self.register(name if name is not None else function.__name__, function)
+            self.register(
+                name if name is not None else function.__name__,
+                function,
+                cron=cron,
+                time_zone=time_zone,
+            )
             return function
 
         return decorate
@@ -106,6 +129,9 @@ BUILTINS.register("fail", builtins.fail)
 registry = Registry(BUILTINS)
 
 
-def task(name: str | None = None) -> Callable[[F], F]:
-    """Register a handler in the worker's default registry: ``@task("send_email")``."""
-    return registry.task(name)
+def task(
+    name: str | None = None, *, cron: str | None = None, time_zone: str = "UTC"
+) -> Callable[[F], F]:
+    """Register a handler in the worker's default registry: ``@task("send_email")``; with
+    ``cron`` (and ``time_zone``), a periodic task the worker schedules when it starts."""
+    return registry.task(name, cron=cron, time_zone=time_zone)
