@@ -389,6 +389,8 @@ LISTEN = "LISTEN {channel}"
 # when a RUNNING task of that worker gets cancel().
 NOTIFY_CHANNEL = "taskq"
 CANCEL_CHANNEL = "taskq_cancel"
+# the schedule's name whenever schedule, declare_schedule or unschedule changed one
+SCHEDULES_CHANNEL = "taskq_schedules"
 
 
 async def enqueue(
@@ -940,3 +942,97 @@ async def listen(conn: Connection, channel: str) -> None:
     """LISTEN on a channel; read the notifications with ``conn.notifies()``."""
     async with sql_errors():
         await conn.execute(sql.SQL(LISTEN).format(channel=sql.Identifier(channel)))
+
+
+class Schedule(msgspec.Struct, kw_only=True):
+    """A row of taskq.schedule_info: a periodic task and its next run (None: no tick left)."""
+
+    name: str
+    task_name: str
+    cron: str
+    time_zone: str
+    payload: dict[str, Any]
+    queue: str
+    priority: str
+    max_attempts: int
+    missed: str
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_task_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SchedulesRun(msgspec.Struct, kw_only=True):
+    """What taskq.run_schedules did: tasks enqueued, the earliest next run of all schedules and
+    the seconds until it by the database's clock (None: no schedule)."""
+
+    enqueued: int
+    next_run_at: datetime | None
+    seconds_until: float | None
+
+
+_SCHEDULE_ARGUMENTS = (
+    "%(name)s, %(cron)s, payload => %(payload)s, queue => %(queue)s, priority => %(priority)s,"
+    " time_zone => %(time_zone)s, max_attempts => %(max_attempts)s, task_name => %(task_name)s,"
+    " missed => %(missed)s"
+)
+SCHEDULE = f"SELECT * FROM taskq.schedule({_SCHEDULE_ARGUMENTS}, reason => %(reason)s)"
+DECLARE_SCHEDULE = f"SELECT * FROM taskq.declare_schedule({_SCHEDULE_ARGUMENTS})"
+UNSCHEDULE = "SELECT * FROM taskq.unschedule(%(name)s, reason => %(reason)s)"
+LIST_SCHEDULES = "SELECT * FROM taskq.schedule_info ORDER BY name"
+RUN_SCHEDULES = (
+    "SELECT r.enqueued, r.next_run_at,"
+    " extract(epoch FROM r.next_run_at - clock_timestamp())::float8 AS seconds_until"
+    " FROM taskq.run_schedules() r"
+)
+
+
+def _schedule(row: dict[str, Any]) -> Schedule:
+    return msgspec.convert({k: v for k, v in row.items() if k != "next_run_local"}, Schedule)
+
+
+async def schedule(
+    conn: Connection,
+    name: str,
+    cron: str,
+    *,
+    payload: dict[str, Any] | None = None,
+    queue: str = "default",
+    priority: str = "MEDIUM",
+    time_zone: str = "UTC",
+    max_attempts: int = 3,
+    task_name: str | None = None,
+    missed: str = "once",
+    reason: str | None = None,
+    declare: bool = False,
+) -> Schedule:
+    """taskq.schedule (an admin act, with reason), or taskq.declare_schedule with ``declare``
+    (what a worker calls for its handlers' schedules): creates or replaces the schedule."""
+    params = {
+        "name": name,
+        "cron": cron,
+        "payload": Jsonb({} if payload is None else payload),
+        "queue": queue,
+        "priority": priority,
+        "time_zone": time_zone,
+        "max_attempts": max_attempts,
+        "task_name": task_name,
+        "missed": missed,
+        "reason": reason,
+    }
+    return _schedule((await _rows(conn, DECLARE_SCHEDULE if declare else SCHEDULE, params))[0])
+
+
+async def unschedule(conn: Connection, name: str, *, reason: str | None = None) -> Schedule:
+    """taskq.unschedule: removes the schedule and returns its last row; NotFound when unknown."""
+    return _schedule((await _rows(conn, UNSCHEDULE, {"name": name, "reason": reason}))[0])
+
+
+async def list_schedules(conn: Connection) -> list[Schedule]:
+    return [_schedule(row) for row in await _rows(conn, LIST_SCHEDULES, {})]
+
+
+async def run_schedules(conn: Connection) -> SchedulesRun:
+    """taskq.run_schedules: enqueue the due ticks (each once, whoever else calls it)."""
+    return msgspec.convert((await _rows(conn, RUN_SCHEDULES, {}))[0], SchedulesRun)

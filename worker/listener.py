@@ -45,6 +45,7 @@ class Listener:
         heartbeat_now: asyncio.Event,
         listening: asyncio.Event,
         answers_lost: asyncio.Event,
+        schedules_changed: asyncio.Event | None = None,
     ) -> None:
         self.url = listen_url or database_url
         self.registration = registration
@@ -57,6 +58,7 @@ class Listener:
         self.heartbeat_now = heartbeat_now
         self.listening = listening
         self.answers_lost = answers_lost
+        self.schedules_changed = schedules_changed
         #: True once a connection pooler was found on the database URL, and no ``listen_url``
         self.poll_only = False
 
@@ -90,6 +92,7 @@ class Listener:
                         return
                     await client.listen(conn, client.NOTIFY_CHANNEL)
                     await client.listen(conn, client.CANCEL_CHANNEL)
+                    await client.listen(conn, client.SCHEDULES_CHANNEL)
                     self.listening.set()
                     if lost:
                         log.info("LISTEN connection re-established")
@@ -113,6 +116,8 @@ class Listener:
                 self.wake.set()
         elif channel == client.CANCEL_CHANNEL and payload == str(self.registration.worker_id):
             self.heartbeat_now.set()
+        elif channel == client.SCHEDULES_CHANNEL and self.schedules_changed is not None:
+            self.schedules_changed.set()
 
     async def _pooler_in_the_way(self, conn: Connection) -> bool:
         """Whether LISTEN is impossible on ``conn``'s database URL; if so the worker polls.

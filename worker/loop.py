@@ -13,7 +13,9 @@
 - :class:`~worker.listener.Listener` holds the LISTEN connection that wakes the claimer and the
   heartbeat;
 - :class:`~worker.maintenance.Maintenance` takes the worker's turn at ``taskq.maintain`` (dead
-  workers, retention) about every ``maintenance_interval`` seconds.
+  workers, retention) about every ``maintenance_interval`` seconds;
+- :class:`~worker.scheduler.Scheduler` declares the handlers' schedules and enqueues the due
+  ticks (``taskq.run_schedules``), sleeping at most ``schedules_interval`` seconds between calls.
 
 A handler's place is free for the next claim as soon as the handler ends, not when its outcome
 is committed, so the next claim (on one connection) overlaps the report (on another); the
@@ -51,6 +53,7 @@ from worker.registration import Registration
 from worker.registry import BUILTINS, Handler, Registry
 from worker.registry import registry as default_registry
 from worker.reporter import Reporter
+from worker.scheduler import Scheduler
 from worker.waiting import wait_event
 
 log = logging.getLogger("taskq.worker")
@@ -83,6 +86,7 @@ class Worker:
         listen_url: str | None = None,
         prepare: Prepare | None = None,
         maintenance_interval: float = 60.0,
+        schedules_interval: float = 60.0,
     ) -> None:
         if not queues or any(not q for q in queues):
             raise ValueError("a worker needs at least one non-empty queue name")
@@ -120,6 +124,8 @@ class Worker:
         self._heartbeat_now = asyncio.Event()
         # set once LISTEN is established, or known to be impossible (poll_only)
         self._listening = asyncio.Event()
+        # set by a NOTIFY taskq_schedules: a schedule was made, changed or removed
+        self._schedules_changed = asyncio.Event()
         # set on any connection trouble: a claim may have committed without its answer arriving
         answers_lost = asyncio.Event()
         # the tasks this worker holds, from their claim until their outcome is reported
@@ -157,6 +163,7 @@ class Worker:
             heartbeat_now=self._heartbeat_now,
             listening=self._listening,
             answers_lost=answers_lost,
+            schedules_changed=self._schedules_changed,
         )
         self._claimer = Claimer(
             self._db,
@@ -179,6 +186,13 @@ class Worker:
         )
         self._maintenance = Maintenance(
             self._db, every=maintenance_interval, stopping=self._stopping
+        )
+        self._scheduler = Scheduler(
+            self._db,
+            handlers=list(self.registry),
+            stopping=self._stopping,
+            changed=self._schedules_changed,
+            most=schedules_interval,
         )
 
     # --- public --------------------------------------------------------------------------
@@ -237,6 +251,7 @@ class Worker:
             background.append(
                 asyncio.create_task(self._maintenance.run(), name="taskq-maintenance")
             )
+            background.append(asyncio.create_task(self._scheduler.run(), name="taskq-schedules"))
             self.ready.set()
             log.info(
                 "worker %s (%s) ready: queues %s, concurrency %d, %s, lease %gs, %s; handlers: %s",

@@ -28,11 +28,14 @@ ResultT = TypeVar("ResultT")
 
 @dataclass(frozen=True)
 class Handler:
-    """A registered handler: its task name, the function, and whether it is ``async def``."""
+    """A registered handler: its task name, the function, whether it is ``async def``, and the
+    schedule the worker declares for it when it starts (``cron`` in ``time_zone``; None: none)."""
 
     name: str
     function: HandlerFunction
     is_async: bool
+    cron: str | None = None
+    time_zone: str = "UTC"
 
 
 class Registry:
@@ -44,10 +47,20 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._base = base
 
-    def register(self, name: str, function: HandlerFunction | TaskHandle[Any, Any]) -> Handler:
+    def register(
+        self,
+        name: str,
+        function: HandlerFunction | TaskHandle[Any, Any],
+        *,
+        cron: str | None = None,
+        time_zone: str = "UTC",
+    ) -> Handler:
         """Register ``function`` for tasks called ``name``. Registering another function under a
         name already taken is a ValueError; registering the same one again (a module imported
-        twice) is allowed. A :class:`~worker.handle.TaskHandle` runs as the function it wraps."""
+        twice) is allowed. A :class:`~worker.handle.TaskHandle` runs as the function it wraps.
+        With ``cron``, the worker declares the schedule ``name`` (task ``name``, queue
+        ``default``) at each start: ``taskq.declare_schedule``, which checks the expression and
+        the time zone."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a task name must be a non-empty string")
         if not callable(function):
@@ -57,25 +70,33 @@ class Registry:
             raise ValueError(
                 f"task {name!r} already has a handler: {_qualified(existing.function)}"
             )
+        if cron is not None and (not isinstance(cron, str) or not cron.strip()):
+            raise ValueError(f"the cron of task {name!r} must be a non-empty string")
         wrapped = function.function if isinstance(function, TaskHandle) else function
         # a TaskHandle's payload may be typed narrower than dict: the producers' promise
         handler = Handler(
-            name, cast(HandlerFunction, function), inspect.iscoroutinefunction(wrapped)
+            name,
+            cast(HandlerFunction, function),
+            inspect.iscoroutinefunction(wrapped),
+            cron,
+            time_zone,
         )
         self._handlers[name] = handler
         return handler
 
     def task(
-        self, name: str | None = None
+        self, name: str | None = None, *, cron: str | None = None, time_zone: str = "UTC"
     ) -> Callable[[Callable[[PayloadT, TaskContext], ResultT]], TaskHandle[PayloadT, ResultT]]:
         """Decorator: ``@registry.task("name")`` (the function's own name when omitted); the
-        function becomes a :class:`~worker.handle.TaskHandle`, callable as before."""
+        function becomes a :class:`~worker.handle.TaskHandle`, callable as before.
+        ``@registry.task("report", cron="0 7 * * 1-5", time_zone="Europe/Paris")`` also
+        schedules it."""
 
         def decorate(
             function: Callable[[PayloadT, TaskContext], ResultT],
         ) -> TaskHandle[PayloadT, ResultT]:
             handle = TaskHandle(name if name is not None else function.__name__, function)
-            self.register(handle.name, handle)
+            self.register(handle.name, handle, cron=cron, time_zone=time_zone)
             return handle
 
         return decorate
@@ -118,7 +139,8 @@ registry = Registry(BUILTINS)
 
 
 def task(
-    name: str | None = None,
+    name: str | None = None, *, cron: str | None = None, time_zone: str = "UTC"
 ) -> Callable[[Callable[[PayloadT, TaskContext], ResultT]], TaskHandle[PayloadT, ResultT]]:
-    """Register a handler in the worker's default registry: ``@task("send_email")``."""
-    return registry.task(name)
+    """Register a handler in the worker's default registry: ``@task("send_email")``; with
+    ``cron`` (and ``time_zone``), a periodic task the worker schedules when it starts."""
+    return registry.task(name, cron=cron, time_zone=time_zone)

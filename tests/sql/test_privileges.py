@@ -54,6 +54,9 @@ WORKER = {
     "taskq.rescue_expired()",
     "taskq.next_due(text[])",
     "taskq.maintain(integer)",
+    "taskq.run_schedules(timestamptz)",
+    # the worker declares the schedules of its handlers (@task(cron=...)) when it starts
+    "taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)",
 }
 READER = {
     "taskq.get_task(uuid)",
@@ -63,6 +66,7 @@ READER = {
     "taskq.list_audit(uuid, text, text, timestamptz, timestamptz, bigint, integer)",
     # the view taskq.cleanup_holders calls it; EXECUTE is checked against the view's reader
     "taskq._cleanup_holders()",
+    "taskq.cron_next(text, text, timestamptz)",
 }
 ADMIN = {
     "taskq.pause(uuid, text)",
@@ -76,6 +80,8 @@ ADMIN = {
     # the default of set_retention's retentions, evaluated in the caller's call
     "taskq._retention_unchanged()",
     "taskq.prune(integer, text)",
+    "taskq.schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text, text)",
+    "taskq.unschedule(text, text)",
 }
 # the functions the other functions call, which no application needs: the owner's only
 OWNER_ONLY_PUBLIC_NAMES = {"taskq.uuid_v7(timestamptz)", "taskq.backoff(integer)"}
@@ -93,9 +99,17 @@ VIEWS = {
     "taskq.queue_retention",
     "taskq.table_health",
     "taskq.cleanup_holders",
+    "taskq.schedule_info",
 }
 VIEW_READERS = {"taskq_reader", "taskq_admin"}
-TABLES = ("taskq.tasks", "taskq.queues", "taskq.workers", "taskq.slots", "taskq.audit_log")
+TABLES = (
+    "taskq.tasks",
+    "taskq.queues",
+    "taskq.workers",
+    "taskq.slots",
+    "taskq.audit_log",
+    "taskq.schedules",
+)
 TASKQ_ROLES = ("taskq_owner", *ROLES)
 ROOT = Path(__file__).resolve().parents[2]
 # a routine's NULL argument for each polymorphic type its signature may hold
