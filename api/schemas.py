@@ -207,6 +207,15 @@ class TaskOut(TaskItemOut, kw_only=True):
     result: Any
 
 
+class TaskCreatedOut(TaskOut, kw_only=True):
+    """The answer of an enqueue: the task, and whether this call added it."""
+
+    created: Annotated[
+        bool,
+        Meta(description="false when the unique_key was taken: the task is the one that holds it"),
+    ]
+
+
 class TaskPageOut(msgspec.Struct, kw_only=True):
     """A keyset page of tasks, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
 

@@ -293,17 +293,18 @@ SELECT taskq.enqueue(name => %(name)s, payload => %(payload)s, priority => %(pri
                      timeout => %(timeout)s)
 """
 ENQUEUE_MANY = """
-SELECT id FROM taskq.enqueue_many(names => %(name)s::text[], payloads => %(payload)s::jsonb[],
-                                  queues => %(queue)s::text[],
-                                  priorities => %(priority)s::taskq.priority[],
-                                  scheduled_ats => %(scheduled_at)s::timestamptz[],
-                                  max_attempts => %(max_attempts)s::integer[],
-                                  unique_keys => %(unique_key)s::text[],
-                                  unique_fors => %(unique_for)s::interval[],
-                                  concurrency_keys => %(concurrency_key)s::text[],
-                                  timeouts => %(timeout)s::interval[]) AS id
+SELECT id, created
+FROM taskq.enqueue_many(names => %(name)s::text[], payloads => %(payload)s::jsonb[],
+                        queues => %(queue)s::text[],
+                        priorities => %(priority)s::taskq.priority[],
+                        scheduled_ats => %(scheduled_at)s::timestamptz[],
+                        max_attempts => %(max_attempts)s::integer[],
+                        unique_keys => %(unique_key)s::text[],
+                        unique_fors => %(unique_for)s::interval[],
+                        concurrency_keys => %(concurrency_key)s::text[],
+                        timeouts => %(timeout)s::interval[])
 """
-ENQUEUE_MANY_JSON = "SELECT id FROM taskq.enqueue_many(%(tasks)s) AS id"
+ENQUEUE_MANY_JSON = "SELECT id, created FROM taskq.enqueue_many(%(tasks)s)"
 CLAIM_NEXT = """
 SELECT t.*, taskq.time_to_execute(t)
 FROM taskq.claim_next(worker_id => %(worker_id)s, queues => %(queues)s, names => %(names)s,
@@ -497,8 +498,22 @@ def _interval_text(value: str | timedelta | None) -> str | None:
     return value
 
 
+class Enqueued(msgspec.Struct, frozen=True):
+    """One task of ``taskq.enqueue_many``'s answer: its id, and whether the call added it (False:
+    its ``unique_key`` was taken, and ``id`` is the task that holds it)."""
+
+    id: UUID
+    created: bool
+
+
 async def enqueue_many(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[UUID]:
-    """taskq.enqueue_many: dicts keyed by enqueue's parameter names; the ids in input order.
+    """taskq.enqueue_many: the ids in input order (:func:`enqueue_each` also says which are new)."""
+    return [answer.id for answer in await enqueue_each(conn, tasks)]
+
+
+async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[Enqueued]:
+    """taskq.enqueue_many: dicts keyed by enqueue's parameter names; one answer per task in input
+    order. Tasks of one ``unique_key`` in the call answer the first of them.
     ``unique_for`` and ``timeout`` are timedeltas (or interval texts such as ``"5 minutes"``).
 
     The tasks go as the array form's columns (the faster call); a task the array form cannot
@@ -517,11 +532,11 @@ async def enqueue_many(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
             for task in tasks
         ]
         rows = await _rows(conn, ENQUEUE_MANY_JSON, {"tasks": Jsonb(json_tasks)})
-        return [row["id"] for row in rows]
+        return [Enqueued(row["id"], row["created"]) for row in rows]
     try:
         async with conn.cursor() as cur:
             await cur.execute(ENQUEUE_MANY, arrays)
-            return [row[0] for row in await cur.fetchall()]
+            return [Enqueued(row[0], row[1]) for row in await cur.fetchall()]
     except psycopg.Error as error:
         translated = translate(error)
         array, _, subscript = (translated.field or "").partition("[")

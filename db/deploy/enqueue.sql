@@ -18,6 +18,22 @@
 --   taskq._options_ok(unique_key, unique_for, concurrency_key, timeout) is those rules as one SQL
 --   expression (inlined into the cheap passes), taskq._check_options(..., context, fields) the
 --   same, raising through taskq._options_problem for a bad one.
+-- Unique tasks. A unique_key is global (one namespace for all queues and names: put the queue or
+-- the name in the key to scope it). The key is taken while its task is QUEUED, PAUSED or RUNNING,
+-- or finished (COMPLETED, FAILED, CANCELLED) less than its unique_for ago (a NULL unique_for: free
+-- once finished). Enqueueing a taken key adds nothing and answers the task that holds it.
+--   The partial unique index tasks_unique_key (unique_key) WHERE unique_key IS NOT NULL makes it
+--   exact under concurrent enqueues: the insert is INSERT ... ON CONFLICT DO NOTHING, and only when
+--   it conflicts does taskq._key_holder look at the holder; a finished holder whose period has
+--   passed gives up its key (its unique_key becomes NULL) in the enqueuing transaction, and the
+--   insert is tried again. A finished task keeps its key until then: complete and fail do nothing
+--   for keys. A retried task that gave up its key runs without one.
+--   taskq._enqueue(...) is that rule for one task, the body of enqueue and of each task of
+--   enqueue_many that has a key.
+--   enqueue returns the id (new or the holder's); enqueue_many returns TABLE (id uuid, created
+--   boolean), one row per task in input order, created false for a task that was not added: its
+--   key was taken, by an older task or by an earlier task of the same call (the first of a key in
+--   a call is the one added).
 -- enqueue and enqueue_many are dropped and made again (their signatures change), with the grants
 -- of taskq:roles.
 BEGIN;
@@ -93,6 +109,72 @@ $$;
 COMMENT ON FUNCTION taskq._check_options(text, interval, text, interval, text, text[]) IS
     'Internal: true when the per-task options are good; else raises 22023 naming the bad one, COLUMN = its element of fields.';
 
+CREATE UNIQUE INDEX tasks_unique_key ON taskq.tasks (unique_key) WHERE unique_key IS NOT NULL;
+
+CREATE FUNCTION taskq._key_holder(unique_key text)
+RETURNS uuid
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    holder record;
+BEGIN
+    SELECT t.id, t.status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+                 AND (t.unique_for IS NULL OR t.finished_at IS NULL OR now() - t.finished_at >= t.unique_for) AS expired
+    INTO holder
+    FROM taskq.tasks t
+    WHERE t.unique_key = _key_holder.unique_key;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- given up since the insert conflicted
+    ELSIF NOT holder.expired THEN
+        RETURN holder.id;
+    END IF;
+    -- the conditions again: after a wait for the row's lock they are read from its new version
+    UPDATE taskq.tasks t SET unique_key = NULL
+    WHERE t.id = holder.id AND t.unique_key = _key_holder.unique_key
+      AND t.status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+      AND (t.unique_for IS NULL OR t.finished_at IS NULL OR now() - t.finished_at >= t.unique_for);
+    RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._key_holder(text) IS
+    'Internal: the id of the task that holds unique_key, live or finished less than its unique_for ago; else NULL, after a finished holder whose period has passed gave the key up.';
+
+CREATE FUNCTION taskq._enqueue(id uuid, queue text, name text, payload jsonb, priority taskq.priority,
+                               scheduled_at timestamptz, max_attempts integer, unique_key text,
+                               unique_for interval, concurrency_key text, timeout interval,
+                               OUT task_id uuid, OUT created boolean)
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+#variable_conflict use_column
+BEGIN
+    LOOP
+        -- a conflict waits for an enqueue of the same key in progress, then reads it committed
+        INSERT INTO taskq.tasks AS t (id, queue, name, payload, priority, scheduled_at, max_attempts,
+                                      unique_key, unique_for, concurrency_key, timeout)
+        VALUES (coalesce(_enqueue.id, taskq.uuid_v7()), _enqueue.queue, _enqueue.name, _enqueue.payload,
+                _enqueue.priority, _enqueue.scheduled_at, _enqueue.max_attempts, _enqueue.unique_key,
+                _enqueue.unique_for, _enqueue.concurrency_key, _enqueue.timeout)
+        ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+        RETURNING t.id INTO _enqueue.task_id;
+        IF FOUND THEN
+            _enqueue.created := true;
+            RETURN;
+        END IF;
+        _enqueue.task_id := taskq._key_holder(_enqueue.unique_key);
+        IF _enqueue.task_id IS NOT NULL THEN
+            _enqueue.created := false;
+            RETURN;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._enqueue(uuid, text, text, jsonb, taskq.priority, timestamptz, integer, text, interval, text, interval) IS
+    'Internal: inserts one checked task (id NULL: a new UUIDv7), or answers the task that holds its unique_key (created false); exact under concurrent enqueues of one key.';
+
 DROP FUNCTION taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer);
 
 CREATE FUNCTION taskq.enqueue(
@@ -115,31 +197,85 @@ SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     new_id uuid;
+    created boolean;
     target_queue text := coalesce(enqueue.queue, 'default');
 BEGIN
     PERFORM taskq._check_task(enqueue.name, coalesce(enqueue.payload, '{}'), coalesce(enqueue.max_attempts, 3));
     PERFORM taskq._check_time(enqueue.scheduled_at, 'scheduled_at', 'scheduled_at');
     PERFORM taskq._check_options(enqueue.unique_key, enqueue.unique_for, enqueue.concurrency_key, enqueue.timeout);
     PERFORM taskq._ensure_queue(target_queue);
-    INSERT INTO taskq.tasks AS t (queue, name, payload, priority, scheduled_at, max_attempts,
-                                  unique_key, unique_for, concurrency_key, timeout)
-    VALUES (target_queue, enqueue.name, coalesce(enqueue.payload, '{}'), coalesce(enqueue.priority, 'MEDIUM'),
-            coalesce(enqueue.scheduled_at, now()), coalesce(enqueue.max_attempts, 3),
-            enqueue.unique_key, enqueue.unique_for, enqueue.concurrency_key, enqueue.timeout)
-    RETURNING t.id INTO new_id;
-    -- Scheduled tasks notify too: an idle worker wakes to learn the new earliest due time.
-    PERFORM pg_notify('taskq', target_queue);
+    SELECT e.task_id, e.created INTO new_id, created
+    FROM taskq._enqueue(NULL, target_queue, enqueue.name, coalesce(enqueue.payload, '{}'),
+                        coalesce(enqueue.priority, 'MEDIUM'), coalesce(enqueue.scheduled_at, now()),
+                        coalesce(enqueue.max_attempts, 3), enqueue.unique_key, enqueue.unique_for,
+                        enqueue.concurrency_key, enqueue.timeout) e;
+    IF created THEN
+        -- Scheduled tasks notify too: an idle worker wakes to learn the new earliest due time.
+        PERFORM pg_notify('taskq', target_queue);
+    END IF;
     RETURN new_id;
 END;
 $$;
 
 COMMENT ON FUNCTION taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, text, interval, text, interval) IS
-    'Adds a QUEUED task (scheduled when scheduled_at is in the future) and returns its id; creates the queue if new; notifies channel taskq with the queue name. 22004/22023 for bad arguments (names of 1 to 128 characters, not blank; a payload nested at most 64 levels; keys of 1 to 256 characters, not blank; a unique_for not negative; a timeout positive and finite); 22008 for a scheduled_at outside years 1..9999 UTC.';
+    'Adds a QUEUED task (scheduled when scheduled_at is in the future) and returns its id, or the id of the task that holds its unique_key; creates the queue if new; notifies channel taskq with the queue name. 22004/22023 for bad arguments (names of 1 to 128 characters, not blank; a payload nested at most 64 levels; keys of 1 to 256 characters, not blank; a unique_for not negative; a timeout positive and finite); 22008 for a scheduled_at outside years 1..9999 UTC.';
+
+CREATE FUNCTION taskq._enqueue_each(names text[], payloads jsonb[], queues text[], priorities taskq.priority[],
+                                    scheduled_ats timestamptz[], max_attempts integer[], unique_keys text[],
+                                    unique_fors interval[], concurrency_keys text[], timeouts interval[])
+RETURNS TABLE (id uuid, created boolean)
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    e record;
+    added record;
+    -- the keys of the call so far and the tasks that answered them, by position
+    keys text[] := '{}';
+    answers uuid[] := '{}';
+    earlier integer;
+BEGIN
+    FOR e IN
+        SELECT u.*
+        FROM unnest(_enqueue_each.names, _enqueue_each.payloads, _enqueue_each.queues, _enqueue_each.priorities,
+                    _enqueue_each.scheduled_ats, _enqueue_each.max_attempts, _enqueue_each.unique_keys,
+                    _enqueue_each.unique_fors, _enqueue_each.concurrency_keys, _enqueue_each.timeouts)
+             WITH ORDINALITY AS u (name, payload, queue, priority, scheduled_at, max_attempts, unique_key,
+                                   unique_for, concurrency_key, timeout, ordinal)
+        ORDER BY u.ordinal
+    LOOP
+        earlier := array_position(keys, e.unique_key);
+        IF earlier IS NOT NULL THEN
+            -- the first task of a key in the call is the one added (or answered)
+            id := answers[earlier];
+            created := false;
+        ELSE
+            added := taskq._enqueue(NULL, coalesce(e.queue, 'default'), e.name, coalesce(e.payload, '{}'),
+                                    coalesce(e.priority, 'MEDIUM'), coalesce(e.scheduled_at, now()),
+                                    coalesce(e.max_attempts, 3), e.unique_key, e.unique_for, e.concurrency_key,
+                                    e.timeout);
+            id := added.task_id;
+            created := added.created;
+            IF e.unique_key IS NOT NULL THEN
+                keys := keys || e.unique_key;
+                answers := answers || id;
+            END IF;
+            IF created THEN
+                PERFORM pg_notify('taskq', coalesce(e.queue, 'default'));
+            END IF;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._enqueue_each(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], text[], interval[], text[], interval[]) IS
+    'Internal: enqueue_many of checked arrays of which some tasks have a unique_key: taskq._enqueue task by task, in input order; a key met earlier in the call answers that task (created false).';
 
 DROP FUNCTION taskq.enqueue_many(jsonb);
 
 CREATE FUNCTION taskq.enqueue_many(tasks jsonb)
-RETURNS SETOF uuid
+RETURNS TABLE (id uuid, created boolean)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
@@ -151,6 +287,16 @@ DECLARE
     base timestamptz := clock_timestamp();
     known text[] := ARRAY['name', 'payload', 'priority', 'scheduled_at', 'queue', 'max_attempts',
                           'unique_key', 'unique_for', 'concurrency_key', 'timeout'];
+    names text[];
+    payloads jsonb[];
+    queues text[];
+    priorities taskq.priority[];
+    scheduled_ats timestamptz[];
+    max_attempts integer[];
+    unique_keys text[];
+    unique_fors interval[];
+    concurrency_keys text[];
+    timeouts interval[];
 BEGIN
     IF jsonb_typeof(enqueue_many.tasks) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'enqueue_many takes a JSON array of task objects, not %',
@@ -216,48 +362,65 @@ BEGIN
     FROM (SELECT DISTINCT coalesce(e.task ->> 'queue', 'default') AS queue
           FROM jsonb_array_elements(enqueue_many.tasks) AS e (task)) q;
 
+    SELECT array_agg(i.name ORDER BY i.ordinal), array_agg(i.payload ORDER BY i.ordinal),
+           array_agg(i.queue ORDER BY i.ordinal), array_agg(i.priority ORDER BY i.ordinal),
+           array_agg(i.scheduled_at ORDER BY i.ordinal), array_agg(i.max_attempts ORDER BY i.ordinal),
+           array_agg(i.unique_key ORDER BY i.ordinal), array_agg(i.unique_for ORDER BY i.ordinal),
+           array_agg(i.concurrency_key ORDER BY i.ordinal), array_agg(i.timeout ORDER BY i.ordinal)
+    INTO names, payloads, queues, priorities, scheduled_ats, max_attempts, unique_keys, unique_fors,
+         concurrency_keys, timeouts
+    FROM (SELECT e.ordinal,
+                 e.task ->> 'name' AS name,
+                 coalesce(nullif(e.task -> 'payload', 'null'), '{}') AS payload,
+                 coalesce((e.task ->> 'priority')::taskq.priority, 'MEDIUM') AS priority,
+                 coalesce(taskq._check_time((e.task ->> 'scheduled_at')::timestamptz,
+                                            format('task #%s: scheduled_at', e.ordinal),
+                                            format('tasks[%s].scheduled_at', e.ordinal - 1)), now()) AS scheduled_at,
+                 coalesce(e.task ->> 'queue', 'default') AS queue,
+                 coalesce((e.task ->> 'max_attempts')::integer, 3) AS max_attempts,
+                 e.task ->> 'unique_key' AS unique_key,
+                 (e.task ->> 'unique_for')::interval AS unique_for,
+                 e.task ->> 'concurrency_key' AS concurrency_key,
+                 (e.task ->> 'timeout')::interval AS timeout
+          FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)) i
+    -- the checks run row by row; any failure aborts the whole call
+    WHERE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal),
+                            format('tasks[%s].', i.ordinal - 1))
+      AND taskq._check_options(i.unique_key, i.unique_for, i.concurrency_key, i.timeout,
+                               format('task #%s: ', i.ordinal),
+                               ARRAY[format('tasks[%s].unique_key', i.ordinal - 1),
+                                     format('tasks[%s].unique_for', i.ordinal - 1),
+                                     format('tasks[%s].concurrency_key', i.ordinal - 1),
+                                     format('tasks[%s].timeout', i.ordinal - 1)]);
+
+    IF cardinality(array_remove(unique_keys, NULL)) > 0 THEN
+        RETURN QUERY
+        SELECT e.id, e.created
+        FROM taskq._enqueue_each(names, payloads, queues, priorities, scheduled_ats, max_attempts, unique_keys,
+                                 unique_fors, concurrency_keys, timeouts) e;
+        RETURN;
+    END IF;
     RETURN QUERY
-    WITH input AS (
-        SELECT e.ordinal,
-               e.task ->> 'name' AS name,
-               coalesce(nullif(e.task -> 'payload', 'null'), '{}') AS payload,
-               coalesce((e.task ->> 'priority')::taskq.priority, 'MEDIUM') AS priority,
-               coalesce(taskq._check_time((e.task ->> 'scheduled_at')::timestamptz,
-                                          format('task #%s: scheduled_at', e.ordinal),
-                                          format('tasks[%s].scheduled_at', e.ordinal - 1)), now()) AS scheduled_at,
-               coalesce(e.task ->> 'queue', 'default') AS queue,
-               coalesce((e.task ->> 'max_attempts')::integer, 3) AS max_attempts,
-               e.task ->> 'unique_key' AS unique_key,
-               (e.task ->> 'unique_for')::interval AS unique_for,
-               e.task ->> 'concurrency_key' AS concurrency_key,
-               (e.task ->> 'timeout')::interval AS timeout
-        FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)
-    ), inserted AS (
+    WITH inserted AS (
         INSERT INTO taskq.tasks AS t (id, queue, name, payload, priority, scheduled_at, max_attempts,
                                       unique_key, unique_for, concurrency_key, timeout)
-        SELECT taskq.uuid_v7(base + (i.ordinal - 1) * interval '1 microsecond'),
-               i.queue, i.name, i.payload, i.priority, i.scheduled_at, i.max_attempts,
-               i.unique_key, i.unique_for, i.concurrency_key, i.timeout
-        FROM input i
-        -- the checks run row by row before the insert; any failure aborts the whole call
-        WHERE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal),
-                                format('tasks[%s].', i.ordinal - 1))
-          AND taskq._check_options(i.unique_key, i.unique_for, i.concurrency_key, i.timeout,
-                                   format('task #%s: ', i.ordinal),
-                                   ARRAY[format('tasks[%s].unique_key', i.ordinal - 1),
-                                         format('tasks[%s].unique_for', i.ordinal - 1),
-                                         format('tasks[%s].concurrency_key', i.ordinal - 1),
-                                         format('tasks[%s].timeout', i.ordinal - 1)])
+        SELECT taskq.uuid_v7(base + (u.ordinal - 1) * interval '1 microsecond'),
+               u.queue, u.name, u.payload, u.priority, u.scheduled_at, u.max_attempts,
+               u.unique_key, u.unique_for, u.concurrency_key, u.timeout
+        FROM unnest(names, payloads, queues, priorities, scheduled_ats, max_attempts, unique_keys, unique_fors,
+                    concurrency_keys, timeouts)
+             WITH ORDINALITY AS u (name, payload, queue, priority, scheduled_at, max_attempts, unique_key,
+                                   unique_for, concurrency_key, timeout, ordinal)
         RETURNING t.id, t.queue
     ), notified AS (
         SELECT pg_notify('taskq', n.queue) FROM (SELECT DISTINCT ins.queue FROM inserted ins) n
     )
-    SELECT ins.id FROM inserted ins, (SELECT count(*) FROM notified) n ORDER BY ins.id;
+    SELECT ins.id, true FROM inserted ins, (SELECT count(*) FROM notified) n ORDER BY ins.id;
 END;
 $$;
 
 COMMENT ON FUNCTION taskq.enqueue_many(jsonb) IS
-    'Adds many tasks in one call from a JSON array of objects keyed by enqueue''s parameter names; returns their ids in input order. All or nothing. 22023 for an unknown key, a value of the wrong JSON type or a bad element; 22008 for a time outside years 1..9999 UTC.';
+    'Adds many tasks in one call from a JSON array of objects keyed by enqueue''s parameter names; returns (id, created) per task in input order (created false: its unique_key was taken, the id the holder''s). All or nothing. 22023 for an unknown key, a value of the wrong JSON type or a bad element; 22008 for a time outside years 1..9999 UTC.';
 
 DROP FUNCTION taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[]);
 DROP FUNCTION taskq._enqueue_arrays_problem(text[], jsonb[], text[], timestamptz[], integer[]);
@@ -331,7 +494,7 @@ CREATE FUNCTION taskq.enqueue_many(
     concurrency_keys text[] DEFAULT NULL,
     timeouts interval[] DEFAULT NULL
 )
-RETURNS SETOF uuid
+RETURNS TABLE (id uuid, created boolean)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
@@ -403,6 +566,16 @@ BEGIN
     FROM unnest(coalesce(enqueue_many.queues, ARRAY[NULL::text])) AS u (queue);
     PERFORM taskq._ensure_queue(q.queue) FROM unnest(target_queues) AS q (queue);
 
+    IF cardinality(array_remove(enqueue_many.unique_keys, NULL)) > 0 THEN
+        RETURN QUERY
+        SELECT e.id, e.created
+        FROM taskq._enqueue_each(enqueue_many.names, enqueue_many.payloads, enqueue_many.queues,
+                                 enqueue_many.priorities, enqueue_many.scheduled_ats, enqueue_many.max_attempts,
+                                 enqueue_many.unique_keys, enqueue_many.unique_fors, enqueue_many.concurrency_keys,
+                                 enqueue_many.timeouts) e;
+        RETURN;
+    END IF;
+
     RETURN QUERY
     WITH inserted AS (
         INSERT INTO taskq.tasks AS t (id, queue, name, payload, priority, scheduled_at, max_attempts,
@@ -423,14 +596,14 @@ BEGIN
                                    unique_for, concurrency_key, timeout, ordinal)
         RETURNING t.id
     )
-    SELECT ins.id FROM inserted ins ORDER BY ins.id;
+    SELECT ins.id, true FROM inserted ins ORDER BY ins.id;
     -- Scheduled tasks notify too: an idle worker wakes to learn the new earliest due time.
     PERFORM pg_notify('taskq', q.queue) FROM unnest(target_queues) AS q (queue);
 END;
 $$;
 
 COMMENT ON FUNCTION taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], text[], interval[], text[], interval[]) IS
-    'Adds many tasks in one call from arrays of enqueue''s arguments, element i of each for task i (a NULL array or element: the default); returns their ids in input order. All or nothing. 22004 / 22023 / 22008 as enqueue, COLUMN = array[subscript] (from 1); 22023 for arrays of different lengths.';
+    'Adds many tasks in one call from arrays of enqueue''s arguments, element i of each for task i (a NULL array or element: the default); returns (id, created) per task in input order (created false: its unique_key was taken, the id the holder''s). All or nothing. 22004 / 22023 / 22008 as enqueue, COLUMN = array[subscript] (from 1); 22023 for arrays of different lengths.';
 
 GRANT EXECUTE ON FUNCTION
     taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, text, interval, text, interval),

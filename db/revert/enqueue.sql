@@ -11,6 +11,10 @@ DROP FUNCTION taskq._enqueue_arrays_problem(text[], jsonb[], text[], timestamptz
 DROP FUNCTION taskq._check_options(text, interval, text, interval, text, text[]);
 DROP FUNCTION taskq._options_problem(text, interval, text, interval, text, text[]);
 DROP FUNCTION taskq._options_ok(text, interval, text, interval);
+DROP FUNCTION taskq._enqueue_each(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], text[], interval[], text[], interval[]);
+DROP FUNCTION taskq._enqueue(uuid, text, text, jsonb, taskq.priority, timestamptz, integer, text, interval, text, interval);
+DROP FUNCTION taskq._key_holder(text);
+DROP INDEX taskq.tasks_unique_key;
 
 CREATE FUNCTION taskq.enqueue(
     name text,
