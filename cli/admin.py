@@ -205,6 +205,19 @@ def _iso_time(text: str, option: str, or_else: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def parse_duration(text: str | None, option: str) -> timedelta | None:
+    """How long: ``30s``, ``5m``, ``2h``, ``1d`` (None stays None)."""
+    if text is None:
+        return None
+    length = _AGO.match(text.strip())
+    if not length:
+        raise InvalidArgument(f"{option} {text!r} is not a duration: use 30s, 5m, 2h or 1d")
+    try:
+        return timedelta(seconds=float(length.group(1)) * _UNITS[length.group(2)])
+    except OverflowError:
+        raise InvalidArgument(f"{option} {text}: too long") from None
+
+
 def parse_past(text: str, option: str) -> datetime:
     """ISO 8601 (no offset = UTC) or how long ago: ``30s``, ``5m``, ``2h``, ``1d``."""
     ago = _AGO.match(text.strip())
@@ -275,6 +288,8 @@ def parse_task_id(text: str) -> UUID:
 def cmd_enqueue(args: argparse.Namespace) -> int:
     payload = parse_payload(args.payload)
     at = parse_time(args.at) if args.at else None
+    unique_for = parse_duration(args.unique_for, "--unique-for")
+    timeout = parse_duration(args.timeout, "--timeout")
 
     async def call(conn: client.Connection) -> client.Task:
         task_id = await client.enqueue(
@@ -285,6 +300,10 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
             scheduled_at=at,
             queue=args.queue,
             max_attempts=args.max_attempts,
+            unique_key=args.unique_key,
+            unique_for=unique_for,
+            concurrency_key=args.concurrency_key,
+            timeout=timeout,
         )
         return await client.get_task(conn, task_id)
 
@@ -545,6 +564,17 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--at", help="when it is due: ISO 8601 (no offset = UTC) or +30s, +5m, +2h, +1d")
     p.add_argument("--queue", help="default: default")
     p.add_argument("--max-attempts", type=int, help="default 3")
+    p.add_argument(
+        "--unique-key",
+        help="while a task with this key is live, answer that task instead of adding one",
+    )
+    p.add_argument(
+        "--unique-for", help="keep the key taken this long after the task finished: 30s, 5m, 2h"
+    )
+    p.add_argument(
+        "--concurrency-key", help="tasks of one key run at most the queue's key limit at once"
+    )
+    p.add_argument("--timeout", help="cancel an attempt that runs longer: 30s, 5m, 2h")
     p.set_defaults(handler=cmd_enqueue)
 
     p = commands.add_parser(

@@ -7,15 +7,17 @@ from datetime import UTC
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, patch, post
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.deps import ActorDep, ConnectionDep, strict_body
 from api.errors import invalid, problem_responses
-from api.schemas import TaskCreate, TaskOut, TaskPageOut, as_utc
+from api.schemas import TaskCreate, TaskCreatedOut, TaskOut, TaskPageOut, as_utc
 from taskq import client
+from taskq.errors import TaskqError
 from taskq.rules import PAGE_MAX, REASON_MAX, Status
 
 TaskId = Annotated[
@@ -62,6 +64,10 @@ CREATE_EXAMPLES = [
             "scheduled_at": "2030-01-01T10:00:00+02:00",
             "queue": "images",
             "max_attempts": 5,
+            "unique_key": "resize:cat.png:320",
+            "unique_for": "PT10M",
+            "concurrency_key": "customer:42",
+            "timeout": "PT30S",
         },
     ),
 ]
@@ -89,7 +95,8 @@ class TaskController(Controller):
         "/",
         operation_id="createTask",
         summary="Enqueue a task",
-        description="Calls `taskq.enqueue`. Answers 201 with the new task. A `scheduled_at` "
+        description="Calls `taskq.enqueue_many` with the one task. Answers 201 with the new task, "
+        "or 200 with the task that holds its `unique_key` (`created` false). A `scheduled_at` "
         "without an offset is read as UTC. Works with and without the trailing slash.",
         status_code=HTTP_201_CREATED,
         responses=problem_responses(400, 401, 413, 415, 503),
@@ -106,7 +113,7 @@ class TaskController(Controller):
             ),
         ],
         request: Request[Any, Any, Any],
-    ) -> TaskOut:
+    ) -> Response[TaskCreatedOut]:
         data = await strict_body(request, TaskCreate)
         scheduled_at = None
         if data.scheduled_at is not None:
@@ -116,16 +123,33 @@ class TaskController(Controller):
                 raise invalid(
                     "scheduled_at", "is out of the range of representable times"
                 ) from None
-        task_id = await client.enqueue(
-            conn,
-            data.name,
-            data.payload,
-            priority=data.priority,
-            scheduled_at=scheduled_at,
-            queue=data.queue,
-            max_attempts=data.max_attempts,
+        task = {
+            "name": data.name,
+            "payload": data.payload,
+            "priority": data.priority,
+            "scheduled_at": scheduled_at,
+            "queue": data.queue,
+            "max_attempts": data.max_attempts,
+            "unique_key": data.unique_key,
+            "unique_for": data.unique_for,
+            "concurrency_key": data.concurrency_key,
+            "timeout": data.timeout,
+        }
+        try:
+            (answer,) = await client.enqueue_each(conn, [task])
+        except TaskqError as error:
+            # the one task of the call: its fields are the body's
+            if error.field is not None:
+                error.field = error.field.removeprefix("tasks[0].")
+            error.message = error.message.removeprefix("task #1: ")
+            raise
+        return Response(
+            TaskCreatedOut(
+                **msgspec.structs.asdict(TaskOut.of(await client.get_task(conn, answer.id))),
+                created=answer.created,
+            ),
+            status_code=HTTP_201_CREATED if answer.created else HTTP_200_OK,
         )
-        return TaskOut.of(await client.get_task(conn, task_id))
 
     @get(
         "/{task_uuid:str}",

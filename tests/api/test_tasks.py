@@ -30,6 +30,10 @@ TASK_KEYS = {
     "last_error",
     "result",
     "time_to_execute",
+    "unique_key",
+    "unique_for",
+    "concurrency_key",
+    "timeout",
 }
 MISSING = "01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11"
 PROBLEM = "application/problem+json"
@@ -69,7 +73,8 @@ async def test_the_seed_example_creates_a_scheduled_high_task_read_as_utc(api: C
     )
     assert response.status_code == 201, response.text
     task = response.json()
-    assert set(task) == TASK_KEYS
+    assert set(task) == TASK_KEYS | {"created"}
+    assert task["created"] is True
     assert task["name"] == "send_email"
     assert task["payload"] == {"to": "a@example.com"}
     assert task["priority"] == "HIGH"
@@ -200,7 +205,7 @@ async def test_get_answers_the_task(api: Client) -> None:
     created = await create(api, payload={"n": 1})
     response = await api.get(f"/api/tasks/{created['id']}")
     assert response.status_code == 200
-    assert response.json() == created
+    assert {**response.json(), "created": True} == created
 
 
 async def test_get_an_unknown_task_is_404_naming_it(api: Client) -> None:
@@ -471,3 +476,37 @@ async def test_list_does_not_read_payloads_from_the_database_unless_included(
     assert not LARGE & set(summary_columns)
     assert LARGE & set(payload_columns) == {"payload"}
     assert set(whole_columns) - set(summary_columns) == LARGE
+
+
+async def test_a_taken_unique_key_answers_200_with_the_holder(api: Client) -> None:
+    first = await create(api, unique_key="report:7", unique_for="PT10M", timeout="PT30S")
+    assert first["created"] is True
+    assert (first["unique_key"], first["unique_for"], first["timeout"]) == (
+        "report:7",
+        "PT600S",
+        "PT30S",
+    )
+    again = await api.post("/api/tasks/", json={"name": "other", "unique_key": "report:7"})
+    assert again.status_code == 200, again.text
+    assert again.json()["created"] is False
+    assert again.json()["id"] == first["id"]
+    assert again.json()["name"] == "echo"
+
+
+async def test_bad_task_options_are_400_naming_the_field(api: Client) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"unique_key": ""}, "unique_key"),
+        ({"unique_key": "k" * 257}, "unique_key"),
+        ({"unique_key": "   "}, "unique_key"),
+        ({"concurrency_key": ""}, "concurrency_key"),
+        ({"unique_for": "-PT5M"}, "unique_for"),
+        ({"timeout": "PT0S"}, "timeout"),
+        ({"timeout": "-PT1S"}, "timeout"),
+        ({"timeout": "P1M"}, "timeout"),
+        ({"timeout": 30}, "timeout"),
+    ]
+    for body, field in cases:
+        response = await api.post("/api/tasks/", json={"name": "echo", **body})
+        assert invalid_names(problem(response, 400)) == [field], (body, response.text)
+        # one task: the message is about the body, not about element #1 of a batch
+        assert "task #" not in response.json()["detail"], response.text

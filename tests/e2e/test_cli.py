@@ -67,6 +67,25 @@ def test_enqueue_status_and_ls(cli: Any) -> None:
     assert "later" in lines[1]
 
 
+def test_enqueue_takes_the_task_options(cli: Any) -> None:
+    options = ["--unique-key", "report:7", "--unique-for", "10m", "--concurrency-key", "acme"]
+    code, out, _ = cli("enqueue", "report", *options, "--timeout", "30s")
+    assert code == 0
+    first = out.strip()
+    code, out, _ = cli("status", first, "--json")
+    task = json.loads(out)
+    assert (task["unique_key"], task["concurrency_key"]) == ("report:7", "acme")
+    # the same key while the task is live: the same task, not a second one
+    code, out, _ = cli("enqueue", "report", "--unique-key", "report:7")
+    assert (code, out.strip()) == (0, first)
+    code, _, err = cli("enqueue", "report", "--timeout", "soon")
+    assert code == 2
+    assert "--timeout 'soon' is not a duration" in err
+    code, _, err = cli("enqueue", "report", "--timeout", "0s")
+    assert code == 2
+    assert "timeout" in err
+
+
 def test_ls_pages(cli: Any) -> None:
     for i in range(5):
         cli("enqueue", f"t{i}")

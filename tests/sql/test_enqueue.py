@@ -110,7 +110,7 @@ def test_enqueue_many_returns_ids_in_input_order(conn: Conn) -> None:
     tasks: list[dict[str, object]] = [{"name": f"t{i}", "payload": {"i": i}} for i in range(300)]
     tasks[5] = {"name": "hi", "priority": "HIGH", "queue": "other", "max_attempts": 1}
     tasks[7] = {"name": "later", "scheduled_at": "2030-01-01T00:00:00Z"}
-    ids = [row[0] for row in conn.execute("SELECT taskq.enqueue_many(%s)", (Jsonb(tasks),))]
+    ids = [row[0] for row in conn.execute("SELECT id FROM taskq.enqueue_many(%s)", (Jsonb(tasks),))]
     assert len(ids) == 300
     assert ids == sorted(ids)
     names = dict(conn.execute("SELECT id, name FROM taskq.tasks").fetchall())
