@@ -54,6 +54,9 @@ WORKER = {
     "taskq.rescue_expired()",
     "taskq.next_due(text[])",
     "taskq.maintain(integer)",
+    "taskq.held_claims(uuid)",
+    "taskq.report_progress(uuid, uuid, jsonb)",
+    "taskq.report_progress(uuid[], uuid[], jsonb[])",
 }
 READER = {
     "taskq.get_task(uuid)",
@@ -76,6 +79,7 @@ ADMIN = {
     # the default of set_retention's retentions, evaluated in the caller's call
     "taskq._retention_unchanged()",
     "taskq.prune(integer, text)",
+    "taskq.set_default_timeout(text, interval, text)",
 }
 # the functions the other functions call, which no application needs: the owner's only
 OWNER_ONLY_PUBLIC_NAMES = {"taskq.uuid_v7(timestamptz)", "taskq.backoff(integer)"}
