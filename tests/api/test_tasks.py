@@ -30,6 +30,10 @@ TASK_KEYS = {
     "last_error",
     "result",
     "time_to_execute",
+    "unique_key",
+    "unique_for",
+    "concurrency_key",
+    "timeout",
     # a single task's view, not a list's
     "progress",
     "progress_at",
