@@ -72,11 +72,13 @@ async def test_a_sync_handler_past_its_timeout_fails_and_its_late_result_is_drop
         returned.set()
         return "late"
 
-    task_id = await client.enqueue(aconn, "busy", max_attempts=1)
-    # the task's own timeout, set before any worker runs
-    await aconn.execute("UPDATE taskq.tasks SET timeout = '0.2 s' WHERE id = %s", (task_id,))
-    started = time.monotonic()
+    # the task's own timeout wins over the queue's default
+    await client.set_default_timeout(aconn, "default", timedelta(seconds=60))
     async with running_worker(database_url, registry=registry):
+        task_id = await client.enqueue(
+            aconn, "busy", max_attempts=1, timeout=timedelta(seconds=0.2)
+        )
+        started = time.monotonic()
         done = await reaches(aconn, task_id, "FAILED")
         failed_after = time.monotonic() - started
         await await_until(
