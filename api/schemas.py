@@ -205,6 +205,23 @@ class TaskOut(TaskItemOut, kw_only=True):
 
     payload: dict[str, Any]
     result: Any
+    progress: Annotated[
+        Any,
+        Meta(
+            description="the last value the handler reported with ctx.report_progress (kept "
+            "after the task finished); null when none"
+        ),
+    ] = None
+    progress_at: Annotated[
+        Timestamp | None, Meta(description="when the progress was stored; null when none")
+    ] = None
+
+    @classmethod
+    def of(cls, task: client.TaskSummary) -> Self:
+        out = super().of(task)
+        out.progress = task.progress
+        out.progress_at = None if task.progress_at is None else utc_iso(task.progress_at)
+        return out
 
 
 class TaskCreatedOut(TaskOut, kw_only=True):

@@ -168,6 +168,8 @@ def describe(task: client.Task) -> str:
         ("time_to_execute", task.time_to_execute),
         ("last_error", task.last_error),
         ("result", None if task.result is None else json.dumps(task.result)),
+        ("progress", None if task.progress is None else json.dumps(task.progress)),
+        ("progress_at", task.progress_at),
     ]
     width = max(len(key) for key, _ in fields)
     return "\n".join(f"{key.ljust(width)}  {_cell(value)}" for key, value in fields)

@@ -93,11 +93,15 @@ class Claimed(msgspec.Struct):
     max_attempts: int
     lease_token: UUID
     lease_expires_at: datetime
+    #: how long the attempt may run (the task's own timeout, else its queue's default;
+    #: None: no limit)
+    timeout: timedelta | None = None
     undecodable: dict[str, str] = {}
 
     @classmethod
     def of(cls, task: Task) -> Claimed:
-        """The claimed columns of a whole row (``held_tasks``, ``claim_next``)."""
+        """The claimed columns of a whole row (``held_tasks``, ``claim_next``), with the task's
+        own timeout only (``held_claims`` and ``claim`` add the queue's default)."""
         assert task.lease_token is not None, "a RUNNING task has a lease token"
         assert task.lease_expires_at is not None, "and a lease"
         return cls(
@@ -110,6 +114,7 @@ class Claimed(msgspec.Struct):
             task.max_attempts,
             task.lease_token,
             task.lease_expires_at,
+            task.timeout,
             task.undecodable,
         )
 
@@ -129,6 +134,8 @@ class Queue(msgspec.Struct, kw_only=True):
     paused: bool
     excess: int
     created_at: datetime
+    #: how long one attempt of its tasks without a timeout of their own may run (None: no limit)
+    default_timeout: timedelta | None = None
 
 
 class Pruned(msgspec.Struct, kw_only=True):
@@ -362,6 +369,15 @@ SELECT taskq.register_worker(name => %(name)s, queues => %(queues)s, host => %(h
 """
 UNREGISTER_WORKER = "SELECT taskq.unregister_worker(%(worker_id)s)"
 HELD_TASKS = "SELECT t.*, taskq.time_to_execute(t) FROM taskq.held_tasks(%(worker_id)s) t"
+HELD_CLAIMS = "SELECT * FROM taskq.held_claims(%(worker_id)s)"
+REPORT_PROGRESS = "SELECT taskq.report_progress(%(task_id)s, %(lease_token)s, %(progress)s::jsonb)"
+REPORT_PROGRESS_MANY = """
+SELECT * FROM taskq.report_progress(%(task_ids)s::uuid[], %(lease_tokens)s::uuid[],
+                                    %(progress)s::jsonb[])
+"""
+SET_DEFAULT_TIMEOUT = (
+    "SELECT * FROM taskq.set_default_timeout(%(queue)s, %(timeout)s, reason => %(reason)s)"
+)
 # by the server's clock, so that a worker whose clock differs from the server's still wakes on time
 SECONDS_UNTIL_DUE = (
     "SELECT extract(epoch FROM taskq.next_due(%(queues)s) - clock_timestamp())::float8"
@@ -902,6 +918,44 @@ async def held_tasks(conn: Connection, worker_id: UUID) -> list[Task]:
     return [_task(row) for row in await _rows(conn, HELD_TASKS, {"worker_id": worker_id})]
 
 
+async def held_claims(conn: Connection, worker_id: UUID) -> list[Claimed]:
+    """taskq.held_claims: the worker's RUNNING tasks as ``taskq.claim`` returns them, with
+    their timeouts (NotFound for an unknown worker)."""
+    async with sql_errors(), conn.cursor() as cur:
+        await cur.execute(HELD_CLAIMS, {"worker_id": worker_id})
+        return [_claimed(row) for row in await cur.fetchall()]
+
+
+async def report_progress(
+    conn: Connection, task_id: UUID, lease_token: UUID, progress: str | None
+) -> datetime:
+    """taskq.report_progress: store ``progress`` (JSON text; None clears it) on the RUNNING task
+    held by ``lease_token``; when it was stored. NotFound / Conflict when the task is unknown or
+    not held by that token, InvalidArgument for a value too large or too deep."""
+    params = {"task_id": task_id, "lease_token": lease_token, "progress": progress}
+    value = await _value(conn, REPORT_PROGRESS, params)
+    assert isinstance(value, datetime)
+    return value
+
+
+async def report_progress_many(
+    conn: Connection,
+    task_ids: Sequence[UUID],
+    lease_tokens: Sequence[UUID],
+    progress: Sequence[str | None],
+) -> set[UUID]:
+    """The array form of :func:`report_progress`: the ids whose value was stored (a task no
+    longer held by its token is skipped)."""
+    params = {
+        "task_ids": list(task_ids),
+        "lease_tokens": list(lease_tokens),
+        "progress": list(progress),
+    }
+    async with sql_errors(), conn.cursor() as cur:
+        await cur.execute(REPORT_PROGRESS_MANY, params)
+        return {row[0] for row in await cur.fetchall()}
+
+
 async def seconds_until_due(conn: Connection, queues: Sequence[str] | None = None) -> float | None:
     """Seconds from now until ``taskq.next_due``, by the server's clock (not positive: due
     already); None when no scheduled task waits."""
@@ -919,6 +973,19 @@ async def set_concurrency(
 ) -> Queue:
     params = {"queue": queue, "concurrency": concurrency, "reason": reason}
     return _queue((await _rows(conn, SET_CONCURRENCY, params))[0])
+
+
+async def set_default_timeout(
+    conn: Connection,
+    queue: str,
+    timeout: timedelta | None,  # noqa: ASYNC109
+    *,
+    reason: str | None = None,
+) -> Queue:
+    """taskq.set_default_timeout: how long one attempt of the queue's tasks without a timeout of
+    their own may run (None: no limit)."""
+    params = {"queue": queue, "timeout": timeout, "reason": reason}
+    return _queue((await _rows(conn, SET_DEFAULT_TIMEOUT, params))[0])
 
 
 async def pause_queue(conn: Connection, queue: str, *, reason: str | None = None) -> Queue:

@@ -7,7 +7,7 @@ with a batch as large as the room, then sleeps until ``wake`` is set (a NOTIFY o
 task falls due (``seconds_until_due``), or the slow poll comes round: NOTIFY is a hint, the
 poll finds what a lost notification hid.
 
-After connection trouble (``answers_lost``) it first asks ``held_tasks`` for the tasks claimed
+After connection trouble (``answers_lost``) it first asks ``held_claims`` for the tasks claimed
 for this worker whose claim's answer never arrived, and starts them.
 """
 
@@ -129,13 +129,13 @@ class Claimer:
         theirs: run them.
         """
         adopted = 0
-        for task in await self.db(client.held_tasks, self.registration.id):
-            if task.id not in self.held and task.lease_token is not None:
+        for task in await self.db(client.held_claims, self.registration.id):
+            if task.id not in self.held:
                 log.warning(
                     "task %s %r: its claim's answer was lost with the connection; running it now",
                     task.id,
                     task.name,
                 )
-                self.start(Claimed.of(task))
+                self.start(task)
                 adopted += 1
         return adopted

@@ -3,25 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
 from uuid import UUID
 
-CancelReason = Literal["cancelled", "shutdown"]
+import msgspec
+
+#: why a handler is asked to stop: the task's cancellation, the worker leaving past its grace
+#: period, or the attempt running longer than its timeout
+CancelReason = Literal["cancelled", "shutdown", "timeout"]
 
 # Guards the lazy creation of a context's threading.Event against a cancel arriving meanwhile.
 _FLAG_LOCK = threading.Lock()
+
+#: the largest progress value in bytes of JSON text, and its deepest nesting (report_progress)
+PROGRESS_MAX_BYTES = 8192
+PROGRESS_MAX_DEPTH = 64
+_encode_progress = msgspec.json.Encoder().encode
+# a JSON string, whose brackets do not nest
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def encode_progress(value: Any) -> str:
+    """The JSON text of a progress value; TypeError for what JSON cannot hold, ValueError for
+    a value over ``PROGRESS_MAX_BYTES`` or nested deeper than ``PROGRESS_MAX_DEPTH``."""
+    try:
+        text = _encode_progress(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise TypeError(f"progress must be a JSON value: {error}") from None
+    if len(text) > PROGRESS_MAX_BYTES:
+        raise ValueError(
+            f"progress must be at most {PROGRESS_MAX_BYTES} bytes of JSON, not {len(text)}"
+        )
+    if text.count(b"[") + text.count(b"{") > PROGRESS_MAX_DEPTH:
+        # only then can it nest too deep: measure, outside strings
+        depth = deepest = 0
+        for byte in _JSON_STRING.sub(b"", text):
+            depth += _DEPTH_STEP.get(byte, 0)
+            deepest = max(deepest, depth)
+        if deepest > PROGRESS_MAX_DEPTH:
+            raise ValueError(
+                f"progress must be nested at most {PROGRESS_MAX_DEPTH} levels, not {deepest}"
+            )
+    return text.decode()
 
 
 class TaskContext:
     """The task a handler runs, and whether it should stop.
 
-    ``cancelled`` turns true when the task's cancellation was asked (``taskq.cancel``) or the
-    worker is shutting down past its grace period. An ``async def`` handler is also cancelled
+    ``cancelled`` turns true when the task's cancellation was asked (``taskq.cancel``), the
+    worker is shutting down past its grace period, or the attempt ran longer than its timeout
+    (``cancel_reason`` says which). An ``async def`` handler is also cancelled
     (``asyncio.CancelledError`` at its next ``await``); a plain ``def`` handler, running in a
     thread, cannot be interrupted: it should look at ``cancelled`` or wait with
     :meth:`wait_cancelled`, and its result is ignored once the task is cancelled.
+
+    :meth:`report_progress` stores a small JSON value on the running task; the worker writes
+    the latest one at most once a second.
 
     The waiting objects are made only when something waits: a ``threading.Event`` when a
     thread calls :meth:`wait_cancelled`, an ``asyncio.Event`` when ``cancel_event`` is read.
@@ -53,6 +94,12 @@ class TaskContext:
         self._thread_flag: threading.Event | None = None
         self._asyncio_event: asyncio.Event | None = None
         self._waiters: list[asyncio.Future[None]] | None = None
+        #: called, from any thread, when a progress value waits where there was none: the worker
+        #: sets it to have the value written
+        self.on_progress: Callable[[], object] | None = None
+        self._progress_lock = threading.Lock()
+        self._progress: str | None = None
+        self._progress_waiting = False
 
     @property
     def cancelled(self) -> bool:
@@ -109,6 +156,35 @@ class TaskContext:
                 self._waiters = []
             self._waiters.append(waiter)
         return waiter
+
+    def report_progress(self, value: Any) -> None:
+        """Store ``value`` (a JSON value, at most 8192 bytes of JSON text and 64 levels deep;
+        None clears it) as the task's progress. Cheap and never blocking, from an ``async def``
+        handler or a thread: the worker writes the latest value at most once a second, and
+        before the task's outcome. TypeError / ValueError for a value it cannot store."""
+        text = None if value is None else encode_progress(value)
+        with self._progress_lock:
+            self._progress = text
+            notify = not self._progress_waiting
+            self._progress_waiting = True
+        if notify and self.on_progress is not None:
+            self.on_progress()
+
+    def take_progress(self) -> tuple[bool, str | None]:
+        """For the worker: (True, the JSON text) of the progress that waits to be written (and
+        no longer waits), or (False, None)."""
+        with self._progress_lock:
+            waiting, text = self._progress_waiting, self._progress
+            self._progress_waiting = False
+            self._progress = None
+        return waiting, text
+
+    def restore_progress(self, text: str | None) -> None:
+        """For the worker: a taken value it could not write waits again, unless a newer one
+        arrived meanwhile."""
+        with self._progress_lock:
+            if not self._progress_waiting:
+                self._progress, self._progress_waiting = text, True
 
     def __repr__(self) -> str:
         return (

@@ -4,9 +4,13 @@ It talks to no database. :meth:`Executor.run` runs in the one asyncio task the w
 held task: an ``async def`` handler is awaited in it, a plain ``def`` one runs in a daemon
 thread whose future it awaits. The task's cancellation (``taskq.cancel``, or the worker leaving
 past its grace period) cancels that asyncio task (``context.on_cancel``): an async handler gets
-``CancelledError`` at its next ``await``, the wait for a thread ends at once. The outcome is
-:class:`Succeeded` with the result and its JSON text, :class:`Failed` with the error, or
-:class:`Cancelled` with the reason.
+``CancelledError`` at its next ``await``, the wait for a thread ends at once. So does the
+attempt's timeout (``Claimed.timeout``, timed from the handler's start): the attempt then fails
+with ``timed out after 30s`` and retries as any failure does. A thread cannot be stopped: a
+plain ``def`` handler sees ``ctx.cancelled`` turn true, its attempt fails at the timeout all
+the same, and what the thread still returns is dropped. The outcome is :class:`Succeeded` with
+the result and its JSON text, :class:`Failed` with the error, or :class:`Cancelled` with the
+reason.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from typing import Any
 
 from taskq.client import Claimed
 from worker.outcomes import (
-    Cancelled,
     Failed,
     Outcome,
     Running,
     Succeeded,
     describe_error,
     encode_json,
+    stopped,
 )
 from worker.registry import Handler
 from worker.threads import run_in_daemon_thread
@@ -57,10 +61,15 @@ class Executor:
         if handler is None:
             return Failed(f"no handler registered for '{task.name}'")
         if context.cancel_reason is not None:  # cancelled before it started
-            return Cancelled(context.cancel_reason)
+            return stopped(entry)
         runner = asyncio.current_task()
         assert runner is not None, "the executor runs in a task"
         context.on_cancel = functools.partial(self._cancel, runner, entry)
+        timer = None
+        if task.timeout is not None:
+            timer = asyncio.get_running_loop().call_later(
+                task.timeout.total_seconds(), context.request_cancel, "timeout"
+            )
         try:
             if handler.is_async:
                 value = await handler.function(task.payload, context)
@@ -74,19 +83,22 @@ class Executor:
                 # not cancelled by the worker: the handler raised it itself
                 return Failed("CancelledError: the handler cancelled itself")
             runner.uncancel()
-            return Cancelled(reason)
+            return stopped(entry)
         except Exception as error:
             reason = context.cancel_reason
             if reason is None:
                 return Failed(describe_error(error))
             # it raised while being cancelled (perhaps because it was): the cancel stands
-            return Cancelled(reason)
+            return stopped(entry)
         finally:
             context.on_cancel = None
-        # Once the task's cancellation was asked, whatever the handler still returns is ignored;
-        # a handler that finished while the worker was stopping has its result stored.
-        if context.cancel_reason == "cancelled":
-            return Cancelled("cancelled")
+            if timer is not None:
+                timer.cancel()
+        # Once the task's cancellation was asked or its timeout passed, whatever the handler
+        # still returns is ignored; a handler that finished while the worker was stopping has
+        # its result stored.
+        if context.cancel_reason in ("cancelled", "timeout"):
+            return stopped(entry)
         return json_result(task, value)
 
     def _cancel(self, runner: asyncio.Task[Any], entry: Running) -> None:

@@ -12,6 +12,8 @@
   cancelled;
 - :class:`~worker.listener.Listener` holds the LISTEN connection that wakes the claimer and the
   heartbeat;
+- :class:`~worker.progress.ProgressWriter` writes what handlers report with
+  ``ctx.report_progress``, the latest value of each task at most once a second;
 - :class:`~worker.maintenance.Maintenance` takes the worker's turn at ``taskq.maintain`` (dead
   workers, retention) about every ``maintenance_interval`` seconds;
 - :class:`~worker.scheduler.Scheduler` declares the handlers' schedules and enqueues the due
@@ -32,10 +34,12 @@ refused (55000) and dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import monotonic
 from uuid import UUID
 
@@ -48,7 +52,8 @@ from worker.executor import STUCK_AFTER, Executor
 from worker.heartbeat import Heartbeat
 from worker.listener import Listener
 from worker.maintenance import Maintenance
-from worker.outcomes import Cancelled, Failed, Outcome, Running, describe_error
+from worker.outcomes import Failed, Outcome, Running, describe_error, stopped
+from worker.progress import ProgressWriter
 from worker.registration import Registration
 from worker.registry import BUILTINS, Handler, Registry
 from worker.registry import registry as default_registry
@@ -180,7 +185,10 @@ class Worker:
             answers_lost=answers_lost,
         )
         self._executor = Executor(self.handler, stuck=self._stuck)
-        self._reporter = Reporter(self._db, abandon=self._abandon, settled=self._let_go_of)
+        self._progress = ProgressWriter(self._db)
+        self._reporter = Reporter(
+            self._db, abandon=self._abandon, settled=self._let_go_of, before=self._progress.flush
+        )
         self._heartbeat = Heartbeat(
             self._db, self._registration, lease=lease, held=self._held, now=self._heartbeat_now
         )
@@ -248,6 +256,7 @@ class Worker:
                 return
             background.append(asyncio.create_task(self._heartbeat.run(), name="taskq-heartbeat"))
             background.append(asyncio.create_task(self._reporter.run(), name="taskq-report"))
+            background.append(asyncio.create_task(self._progress.run(), name="taskq-progress"))
             background.append(
                 asyncio.create_task(self._maintenance.run(), name="taskq-maintenance")
             )
@@ -301,6 +310,9 @@ class Worker:
             worker_id=self._registration.id,
         )
         entry = Running(task, context, monotonic())
+        context.on_progress = functools.partial(
+            _call_soon, asyncio.get_running_loop(), self._progress.mark, entry
+        )
         self._held[task.id] = entry
         self._handling += 1
         entry.runner = asyncio.create_task(self._run_task(entry))
@@ -324,7 +336,8 @@ class Worker:
         self._wake.set()  # room for another claim
 
     def _stuck(self, entry: Running) -> None:
-        """A cancelled handler did not end: report the task as cancelled without it."""
+        """A stopped handler did not end: report its attempt (cancelled, or failed by its timeout)
+        without it."""
         reason = entry.context.cancel_reason
         assert reason is not None, "only a cancelled handler is waited for"
         log.warning(
@@ -336,7 +349,7 @@ class Worker:
         if entry.runner is not None:
             self._stuck_runners.add(entry.runner)
             entry.runner.add_done_callback(self._stuck_runners.discard)
-        self._handed_over(entry, Cancelled(reason))
+        self._handed_over(entry, stopped(entry))
 
     def _let_go_of(self, entry: Running) -> None:
         """The reporter is done with the task's outcome: the worker holds it no more."""
@@ -369,3 +382,12 @@ class Worker:
         while self._held and monotonic() < deadline:
             self._let_go.clear()
             await wait_event(self._let_go, deadline - monotonic())
+
+
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[Running], None], entry: Running
+) -> None:
+    """Run ``callback(entry)`` on ``loop`` from any thread (not at all once the loop is closed:
+    a handler thread that outlived its worker reports to nobody)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, entry)

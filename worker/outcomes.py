@@ -7,12 +7,12 @@ import functools
 import traceback
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from taskq.client import Claimed
-from worker.context import CancelReason, TaskContext
+from worker.context import TaskContext
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Failed:
 
 @dataclass(frozen=True)
 class Cancelled:
-    reason: CancelReason
+    reason: Literal["cancelled", "shutdown"]
 
 
 Outcome = Succeeded | Failed | Cancelled
@@ -67,6 +67,18 @@ class Running:
     def elapsed(self) -> float:
         """Seconds the handler ran (so far, while it runs)."""
         return (self.ended or monotonic()) - self.started
+
+
+def stopped(entry: Running) -> Outcome:
+    """How the attempt of a handler the worker stopped ended: a timeout fails it (it retries as
+    any failure does), a cancellation or a shutdown cancels it."""
+    reason = entry.context.cancel_reason
+    assert reason is not None, "only a stopped handler has a reason"
+    if reason == "timeout":
+        timeout = entry.task.timeout
+        assert timeout is not None, "only an attempt with a timeout times out"
+        return Failed(f"TimeoutError: timed out after {timeout.total_seconds():g}s")
+    return Cancelled(reason)
 
 
 def describe_error(error: BaseException) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,9 +81,14 @@ def _nothing(entry: Running) -> None:
     pass
 
 
+async def _nothing_before(entries: list[Running]) -> None:
+    pass
+
+
 class Reporter:
     """Reports outcomes through ``db``; gives up on a database that is away once ``abandon``
-    is set (the worker is leaving). ``settled(entry)`` runs once an outcome is done with."""
+    is set (the worker is leaving). ``settled(entry)`` runs once an outcome is done with;
+    ``before(entries)`` is awaited before their outcomes are sent (the progress still waiting)."""
 
     def __init__(
         self,
@@ -91,10 +96,12 @@ class Reporter:
         *,
         abandon: asyncio.Event,
         settled: Callable[[Running], None] = _nothing,
+        before: Callable[[list[Running]], Awaitable[None]] = _nothing_before,
     ) -> None:
         self.db = db
         self.abandon = abandon
         self.settled = settled
+        self.before = before
         self._unreported: list[Report] = []
         self._waiting = asyncio.Event()
 
@@ -148,6 +155,10 @@ class Reporter:
     async def _settle(self, group: list[Report]) -> None:
         """One call for the group, retried while the database is away; when one task of a batch
         is no longer this worker's (the batch call changes nothing then), one call per task."""
+        try:
+            await self.before([report.entry for report in group])
+        except Exception:
+            log.exception("writing the progress of %d task(s) failed", len(group))
         delay = ReconnectDelay()
         while True:
             try:

@@ -1,38 +1,31 @@
--- Deploy taskq:claim_lean to pg
--- requires: claim
+-- Deploy taskq:claim_lean to pg (reworked after v0.4.0)
+-- requires: claim_lean@v0.4.0
+-- requires: queue_timeout
 --
--- taskq.claim(worker_id, queues, names, lease, batch_size) RETURNS SETOF taskq.claimed: the
--- claim of claim_next (the same statement, order, settings, errors and NOTIFYs: it calls it),
--- returning only what a worker reads: id, queue, name, payload, priority, attempts,
--- max_attempts, lease_token, lease_expires_at. The server then encodes 9 columns a task, not 20,
--- and the worker decodes them. claim_next is unchanged, so it is no slower. Measured (PostgreSQL
--- 18, 2 busy cores, 20,000 tasks, each call of 50 rolled back so that both claim the same
--- tasks, 500 interleaved pairs): a claim of 50 fetched by psycopg took 0.88x the time of
--- claim_next's (median 5.1 ms against 6.1 ms).
--- Measured and not taken (pgbench -M prepared, claim + complete_many over arrays, batch 50,
--- interleaved, 5 repetitions, medians of paired ratios):
---   rescue at most once a second inside claims: a second rescue_expired() per batch, with
---   leases of 1 second running out during the drain, cost nothing measurable (1.02x of one,
---   0.71-1.10), so every claim still rescues;
---   tasks_status_id and tasks_running_by_worker replaced by an index on the rare statuses: 1.05x
---   (0.89-1.14), within the noise, though WAL records per task fell from 10.4 to 7.4.
+-- taskq.claimed gains timeout, last: the timeout in force for the attempt, the task's own
+-- (taskq.tasks.timeout) or else its queue's default_timeout (NULL: none). The worker cancels a
+-- handler that runs longer and fails the attempt.
+--   taskq.claim(worker_id, queues, names, lease, batch_size) RETURNS SETOF taskq.claimed: still
+--       claim_next with the columns a worker reads, now 10, in claim_next's order; a task
+--       without a timeout of its own reads its queue's row by primary key (a subquery, not a
+--       join, so that the order is claim_next's).
+--   taskq.held_claims(worker_id) RETURNS SETOF taskq.claimed: held_tasks (the worker's RUNNING
+--       tasks, oldest first; P0002 for an unknown worker) as taskq.claimed, so that a task
+--       whose claim's answer was lost runs with its timeout too.
+-- Measured against the v0.4.0 claim (no queue with a default timeout; a 2-core machine shared
+-- with other work, so noisy): the drain section of make bench, two interleaved runs of each,
+-- 16 paired figures, ratios 0.60 to 2.12, geometric mean 1.08; a claim of 50 alone, 400
+-- interleaved pairs each rolled back: median paired ratio 1.00. No cost shows above the noise.
 BEGIN;
 
-CREATE TYPE taskq.claimed AS (
-    id               uuid,
-    queue            text,
-    name             text,
-    payload          jsonb,
-    priority         taskq.priority,
-    attempts         integer,
-    max_attempts     integer,
-    lease_token      uuid,
-    lease_expires_at timestamptz
-);
+SET LOCAL ROLE taskq_owner;
 
-COMMENT ON TYPE taskq.claimed IS 'A claimed task as taskq.claim returns it: what a worker needs to run it and report.';
+ALTER TYPE taskq.claimed ADD ATTRIBUTE timeout interval;
 
-CREATE FUNCTION taskq.claim(
+COMMENT ON TYPE taskq.claimed IS
+    'A claimed task as taskq.claim returns it: what a worker needs to run it and report, and the timeout of the attempt (NULL: none).';
+
+CREATE OR REPLACE FUNCTION taskq.claim(
     worker_id uuid,
     queues text[] DEFAULT NULL,
     names text[] DEFAULT NULL,
@@ -45,11 +38,29 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = taskq, pg_temp
 AS $$
-    SELECT c.id, c.queue, c.name, c.payload, c.priority, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at
+    SELECT c.id, c.queue, c.name, c.payload, c.priority, c.attempts, c.max_attempts, c.lease_token, c.lease_expires_at,
+           coalesce(c.timeout, (SELECT q.default_timeout FROM taskq.queues q WHERE q.name = c.queue))
     FROM taskq.claim_next(claim.worker_id, claim.queues, claim.names, claim.lease, claim.batch_size) c
 $$;
 
 COMMENT ON FUNCTION taskq.claim(uuid, text[], text[], interval, integer) IS
-    'claim_next, returning the 9 columns a worker reads (taskq.claimed): id, queue, name, payload, priority, attempts, max_attempts, lease_token, lease_expires_at. Same order and errors.';
+    'claim_next, returning the 10 columns a worker reads (taskq.claimed): id, queue, name, payload, priority, attempts, max_attempts, lease_token, lease_expires_at, timeout (the task''s own, else its queue''s default; NULL: none). Same order and errors.';
+
+CREATE FUNCTION taskq.held_claims(worker_id uuid)
+RETURNS SETOF taskq.claimed
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    SELECT t.id, t.queue, t.name, t.payload, t.priority, t.attempts, t.max_attempts, t.lease_token, t.lease_expires_at,
+           coalesce(t.timeout, (SELECT q.default_timeout FROM taskq.queues q WHERE q.name = t.queue))
+    FROM taskq.held_tasks(held_claims.worker_id) t
+$$;
+
+COMMENT ON FUNCTION taskq.held_claims(uuid) IS
+    'held_tasks as taskq.claimed: the worker''s RUNNING tasks, oldest first, with their lease tokens and timeouts (a claim whose answer was lost shows here). P0002 for an unknown worker.';
+
+GRANT EXECUTE ON FUNCTION taskq.held_claims(uuid) TO taskq_worker;
 
 COMMIT;

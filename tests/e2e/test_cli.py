@@ -32,6 +32,21 @@ from tests.e2e.test_run import clean_env
 TASKQ = str(Path(sys.executable).parent / "taskq")
 
 
+def test_status_shows_the_progress(cli: Any, database_url: str) -> None:
+    code, out, _ = cli("enqueue", "import_rows")
+    task_id = out.strip()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        worker = conn.execute("SELECT taskq.register_worker('cli-test')").fetchone()
+        assert worker is not None
+        claimed = conn.execute("SELECT lease_token FROM taskq.claim(%s)", worker).fetchone()
+        assert claimed is not None
+        conn.execute("SELECT taskq.report_progress(%s, %s, '{\"done\": 3}')", (task_id, claimed[0]))
+    code, out, _ = cli("status", task_id)
+    assert code == 0
+    assert re.search(r'^progress +\{"done": 3\}$', out, re.M), out
+    assert re.search(r"^progress_at +\d{4}-", out, re.M), out
+
+
 def test_enqueue_status_and_ls(cli: Any) -> None:
     code, out, _ = cli(
         "enqueue", "send_email", "--payload", '{"to": "a@example.com"}', "--priority", "HIGH"

@@ -27,6 +27,7 @@ CLAIMED_COLUMNS = [
     "max_attempts",
     "lease_token",
     "lease_expires_at",
+    "timeout",
 ]
 MISSING = UUID("00000000-0000-7000-8000-000000000000")
 

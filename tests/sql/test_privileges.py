@@ -59,6 +59,9 @@ WORKER = {
     "taskq.run_schedules(timestamptz)",
     # the worker declares the schedules of its handlers (@task(cron=...)) when it starts
     "taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)",
+    "taskq.held_claims(uuid)",
+    "taskq.report_progress(uuid, uuid, jsonb)",
+    "taskq.report_progress(uuid[], uuid[], jsonb[])",
 }
 READER = {
     "taskq.get_task(uuid)",
@@ -84,6 +87,7 @@ ADMIN = {
     "taskq.prune(integer, text)",
     "taskq.schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text, text)",
     "taskq.unschedule(text, text)",
+    "taskq.set_default_timeout(text, interval, text)",
 }
 # the functions the other functions call, which no application needs: the owner's only
 OWNER_ONLY_PUBLIC_NAMES = {"taskq.uuid_v7(timestamptz)", "taskq.backoff(integer)"}
