@@ -146,14 +146,16 @@ def finish_complete_many(conn: Conn, row: dict[str, Any], worker_id: UUID) -> No
 
 def finish_complete_many_json(conn: Conn, row: dict[str, Any], worker_id: UUID) -> None:
     conn.execute(
-        "SELECT taskq.complete_many(jsonb_build_array(jsonb_build_object('task_id', %s::text, 'lease_token', %s::text)))",
+        "SELECT taskq.complete_many(jsonb_build_array("
+        "jsonb_build_object('task_id', %s::text, 'lease_token', %s::text)))",
         (row["id"], row["lease_token"]),
     )
 
 
 def finish_fail_many(conn: Conn, row: dict[str, Any], worker_id: UUID) -> None:
     conn.execute(
-        "SELECT taskq.fail_many(ARRAY[%s]::uuid[], ARRAY[%s]::uuid[], ARRAY['boom'], ARRAY['1 hour'::interval])",
+        "SELECT taskq.fail_many(ARRAY[%s]::uuid[], ARRAY[%s]::uuid[], ARRAY['boom'],"
+        " ARRAY['1 hour'::interval])",
         (row["id"], row["lease_token"]),
     )
 
@@ -277,7 +279,8 @@ def test_exact_under_concurrent_claimers(database_url: str, conn: Conn) -> None:
     conn.execute("SELECT taskq.enqueue('job') FROM generate_series(1, 400)")
     conn.execute(
         "UPDATE taskq.tasks t SET concurrency_key = 'k' || (n.rank % 20)"
-        " FROM (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM taskq.tasks) n WHERE t.id = n.id"
+        " FROM (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM taskq.tasks) n"
+        " WHERE t.id = n.id"
     )
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -295,8 +298,8 @@ def test_exact_under_concurrent_claimers(database_url: str, conn: Conn) -> None:
                 barrier.wait()
                 while not stop.is_set():
                     rows = c.execute(
-                        "SELECT id, lease_token, (SELECT concurrency_key FROM taskq.tasks t WHERE t.id = c.id)"
-                        " FROM taskq.claim_next(%s, batch_size => 3) c",
+                        "SELECT id, lease_token, concurrency_key"
+                        " FROM taskq.claim_next(%s, batch_size => 3)",
                         (worker,),
                     ).fetchall()
                     if not rows:
@@ -312,7 +315,7 @@ def test_exact_under_concurrent_claimers(database_url: str, conn: Conn) -> None:
                             held_now[key] -= 1
                     for task_id, token, _ in rows:
                         c.execute("SELECT taskq.complete(%s, %s)", (task_id, token))
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             errors.append(error)
             stop.set()
 
@@ -323,7 +326,8 @@ def test_exact_under_concurrent_claimers(database_url: str, conn: Conn) -> None:
     with psycopg.connect(database_url, autocommit=True) as sampler:
         while time.monotonic() < deadline and not stop.is_set():
             for key, running in sampler.execute(
-                "SELECT concurrency_key, count(*) FROM taskq.tasks WHERE status = 'RUNNING' GROUP BY 1"
+                "SELECT concurrency_key, count(*) FROM taskq.tasks"
+                " WHERE status = 'RUNNING' GROUP BY 1"
             ).fetchall():
                 peaks[key] = max(peaks[key], running)
             if one(sampler, "SELECT count(*) FROM taskq.tasks WHERE status <> 'COMPLETED'") == 0:
