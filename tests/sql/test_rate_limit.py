@@ -138,7 +138,8 @@ def test_next_due_is_the_next_token(conn: Conn, worker_id: UUID) -> None:
     assert one(conn, "SELECT taskq.next_due(ARRAY['other'])") is None
     # a scheduled task due sooner comes first
     conn.execute(
-        "SELECT taskq.enqueue('job', queue => 'other', scheduled_at => now() + interval '2 seconds')"
+        "SELECT taskq.enqueue('job', queue => 'other',"
+        " scheduled_at => now() + interval '2 seconds')"
     )
     soon = one(conn, "SELECT extract(epoch FROM taskq.next_due() - now())")
     assert soon < 9
