@@ -6,7 +6,7 @@ carry any offset, and one without an offset is read as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
@@ -14,7 +14,15 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from taskq import client
-from taskq.rules import CONCURRENCY_MAX, NAME_MAX, NAME_PATTERN, REASON_MAX, Priority, Status
+from taskq.rules import (
+    CONCURRENCY_MAX,
+    KEY_MAX,
+    NAME_MAX,
+    NAME_PATTERN,
+    REASON_MAX,
+    Priority,
+    Status,
+)
 
 INT4_MAX = 2_147_483_647
 
@@ -35,6 +43,20 @@ QueueName = Annotated[
         description="the queue's name (created on first use)",
         examples=["default"],
     ),
+]
+
+TaskKey = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=KEY_MAX,
+        pattern=NAME_PATTERN,
+        description=f"1 to {KEY_MAX} characters, not blank",
+    ),
+]
+Duration = Annotated[
+    timedelta,
+    Meta(description="an ISO 8601 duration of days, hours, minutes, seconds", examples=["PT5M"]),
 ]
 
 Reason = Annotated[
@@ -102,6 +124,27 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    unique_key: (
+        Annotated[
+            TaskKey,
+            Meta(description="while a task with this key is live, enqueue answers it instead"),
+        ]
+        | None
+    ) = None
+    unique_for: (
+        Annotated[
+            Duration,
+            Meta(description="how long the key stays taken after the task finished; default 0"),
+        ]
+        | None
+    ) = None
+    concurrency_key: (
+        Annotated[TaskKey, Meta(description="tasks of one key run at most the key limit at once")]
+        | None
+    ) = None
+    timeout: (
+        Annotated[Duration, Meta(description="how long one attempt may run; positive")] | None
+    ) = None
 
 
 class TaskItemOut(msgspec.Struct, kw_only=True):
@@ -127,6 +170,10 @@ class TaskItemOut(msgspec.Struct, kw_only=True):
         float | None,
         Meta(description="seconds: finished - started, or elapsed while RUNNING, else null"),
     ]
+    unique_key: str | None = None
+    unique_for: timedelta | None = None
+    concurrency_key: str | None = None
+    timeout: timedelta | None = None
 
     @classmethod
     def of(cls, task: client.TaskSummary) -> Self:
@@ -146,6 +193,10 @@ class TaskItemOut(msgspec.Struct, kw_only=True):
             last_error=task.last_error,
             result=task.result,
             time_to_execute=task.time_to_execute,
+            unique_key=task.unique_key,
+            unique_for=task.unique_for,
+            concurrency_key=task.concurrency_key,
+            timeout=task.timeout,
         )
 
 

@@ -308,14 +308,20 @@ async def _one_task(conn: Connection, sql: str, params: dict[str, Any]) -> Task:
 ENQUEUE = """
 SELECT taskq.enqueue(name => %(name)s, payload => %(payload)s, priority => %(priority)s,
                      scheduled_at => %(scheduled_at)s, queue => %(queue)s,
-                     max_attempts => %(max_attempts)s)
+                     max_attempts => %(max_attempts)s, unique_key => %(unique_key)s,
+                     unique_for => %(unique_for)s, concurrency_key => %(concurrency_key)s,
+                     timeout => %(timeout)s)
 """
 ENQUEUE_MANY = """
 SELECT id FROM taskq.enqueue_many(names => %(name)s::text[], payloads => %(payload)s::jsonb[],
                                   queues => %(queue)s::text[],
                                   priorities => %(priority)s::taskq.priority[],
                                   scheduled_ats => %(scheduled_at)s::timestamptz[],
-                                  max_attempts => %(max_attempts)s::integer[]) AS id
+                                  max_attempts => %(max_attempts)s::integer[],
+                                  unique_keys => %(unique_key)s::text[],
+                                  unique_fors => %(unique_for)s::interval[],
+                                  concurrency_keys => %(concurrency_key)s::text[],
+                                  timeouts => %(timeout)s::interval[]) AS id
 """
 ENQUEUE_MANY_JSON = "SELECT id FROM taskq.enqueue_many(%(tasks)s) AS id"
 CLAIM_NEXT = """
@@ -427,8 +433,12 @@ async def enqueue(
     scheduled_at: datetime | None = None,
     queue: str | None = None,
     max_attempts: int | None = None,
+    unique_key: str | None = None,
+    unique_for: timedelta | None = None,
+    concurrency_key: str | None = None,
+    timeout: timedelta | None = None,  # noqa: ASYNC109 (the task's, not this call's)
 ) -> UUID:
-    """taskq.enqueue: a NULL (None) argument means its default."""
+    """taskq.enqueue: a NULL (None) argument means its default (no key, no timeout)."""
     value = await _value(
         conn,
         ENQUEUE,
@@ -439,6 +449,10 @@ async def enqueue(
             "scheduled_at": scheduled_at,
             "queue": queue,
             "max_attempts": max_attempts,
+            "unique_key": unique_key,
+            "unique_for": unique_for,
+            "concurrency_key": concurrency_key,
+            "timeout": timeout,
         },
     )
     return UUID(str(value))
@@ -452,6 +466,10 @@ _ENQUEUE_KEYS: dict[str, tuple[type, ...]] = {
     "priority": (str,),
     "scheduled_at": (str, datetime),
     "max_attempts": (int,),
+    "unique_key": (str,),
+    "unique_for": (str, timedelta),
+    "concurrency_key": (str,),
+    "timeout": (str, timedelta),
 }
 _ARRAY_OF_KEY = {
     "names": "name",
@@ -460,6 +478,10 @@ _ARRAY_OF_KEY = {
     "priorities": "priority",
     "scheduled_ats": "scheduled_at",
     "max_attempts": "max_attempts",
+    "unique_keys": "unique_key",
+    "unique_fors": "unique_for",
+    "concurrency_keys": "concurrency_key",
+    "timeouts": "timeout",
 }
 
 
@@ -487,13 +509,24 @@ def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, list[Any] | None] | None:
             arrays[key] = [
                 value.isoformat() if isinstance(value, datetime) else value for value in values
             ]
+        elif key in ("unique_for", "timeout"):
+            arrays[key] = [_interval_text(value) for value in values]
         else:
             arrays[key] = values
     return arrays
 
 
+def _interval_text(value: str | timedelta | None) -> str | None:
+    """An interval as PostgreSQL reads it: a timedelta exactly (days, seconds, microseconds), so
+    that one array may hold timedeltas and texts alike."""
+    if isinstance(value, timedelta):
+        return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
+    return value
+
+
 async def enqueue_many(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[UUID]:
     """taskq.enqueue_many: dicts keyed by enqueue's parameter names; the ids in input order.
+    ``unique_for`` and ``timeout`` are timedeltas (or interval texts such as ``"5 minutes"``).
 
     The tasks go as the array form's columns (the faster call); a task the array form cannot
     carry goes with the others as the JSON form, whose error names it. Either way an error's
@@ -501,7 +534,16 @@ async def enqueue_many(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
     """
     arrays = _enqueue_arrays(tasks)
     if arrays is None:
-        rows = await _rows(conn, ENQUEUE_MANY_JSON, {"tasks": Jsonb(list(tasks))})
+        json_tasks = [
+            {
+                key: _interval_text(value) if isinstance(value, timedelta) else value
+                for key, value in task.items()
+            }
+            if type(task) is dict
+            else task
+            for task in tasks
+        ]
+        rows = await _rows(conn, ENQUEUE_MANY_JSON, {"tasks": Jsonb(json_tasks)})
         return [row["id"] for row in rows]
     try:
         async with conn.cursor() as cur:

@@ -17,6 +17,9 @@ STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 # line breaks (NAME_PATTERN finds the character that makes it not blank)
 NAME_MAX: Final = 128
 NAME_PATTERN: Final = r"[^ \t\r\n]"
+# taskq._check_options: a unique_key or concurrency_key is 1 to KEY_MAX characters, not blank
+# (NAME_PATTERN)
+KEY_MAX: Final = 256
 # taskq.set_concurrency: 1 to CONCURRENCY_MAX (or NULL, unlimited); it keeps one slot row per
 # unit and blocks claims while it writes them, so a higher limit would take minutes
 CONCURRENCY_MAX: Final = 10_000

@@ -62,6 +62,10 @@ CREATE_EXAMPLES = [
             "scheduled_at": "2030-01-01T10:00:00+02:00",
             "queue": "images",
             "max_attempts": 5,
+            "unique_key": "resize:cat.png:320",
+            "unique_for": "PT10M",
+            "concurrency_key": "customer:42",
+            "timeout": "PT30S",
         },
     ),
 ]
@@ -124,6 +128,10 @@ class TaskController(Controller):
             scheduled_at=scheduled_at,
             queue=data.queue,
             max_attempts=data.max_attempts,
+            unique_key=data.unique_key,
+            unique_for=data.unique_for,
+            concurrency_key=data.concurrency_key,
+            timeout=data.timeout,
         )
         return TaskOut.of(await client.get_task(conn, task_id))
 

@@ -1,45 +1,277 @@
--- Deploy taskq:enqueue to pg (reworked after v0.2.0)
--- requires: enqueue@v0.2.0
+-- Deploy taskq:enqueue to pg (reworked after v0.4.0)
+-- requires: enqueue@v0.4.0, task_options
 --
--- taskq.enqueue_many(names, payloads, queues, priorities, scheduled_ats, max_attempts): the array
---   form of enqueue_many, beside the JSON form (unchanged). Element i of each array is task i's
---   argument of enqueue: a NULL array means every task takes that argument's default, a NULL
---   element that task's default (names has no default). Returns the ids in input order; all or
---   nothing; one NOTIFY per queue; creates the queues that are new.
---   payloads has no default, so that a call with one argument (enqueue_many(NULL),
---   enqueue_many('[...]')) always means the JSON form.
---   The rules of enqueue, each raised with COLUMN = the array and the element's subscript
---   (names[3], counted from 1 as SQL counts) and a message beginning 'task #3: ':
---     22004 a NULL names or a NULL name; 22023 a name or queue name that breaks _check_name, a
---     payload that is not a JSON object or is nested deeper than 64 levels, a max_attempts < 1;
---     22008 a scheduled_at outside years 1..9999 UTC; 22023 with COLUMN = the array for an array
---     whose length differs from names's, or that is not one-dimensional from subscript 1.
---   The checks are one cheap pass over the arrays; only when it finds something wrong does a
---   second pass look for the first bad element and say what is wrong with it.
---   The ids are UUIDv7 (RFC 9562) as taskq.uuid_v7 makes them, the 12-bit fraction of the
---   millisecond included, but their 62 random bits come from one random draw per call plus the
---   element's position (RFC 9562's monotonic random, method 2): a random draw costs more than
---   the rest of an id, and ids of one call sort in input order by construction.
+-- The per-task options of taskq:task_options come in through every enqueue:
+--   taskq.enqueue(name, payload, priority, scheduled_at, queue, max_attempts, unique_key,
+--       unique_for, concurrency_key, timeout): the four trailing parameters DEFAULT NULL, so that
+--       every earlier call means what it meant.
+--   taskq.enqueue_many(tasks jsonb): the keys "unique_key", "unique_for", "concurrency_key" and
+--       "timeout", each a JSON string (unique_for and timeout as PostgreSQL reads an interval:
+--       '5 minutes', 'PT5M', '00:05:00') or null.
+--   taskq.enqueue_many(names, ..., max_attempts, unique_keys, unique_fors, concurrency_keys,
+--       timeouts): four trailing arrays DEFAULT NULL, element i for task i as the others.
+--   The rules, each 22023 with COLUMN = the parameter, tasks[i].<key> (i from 0) or array[i]
+--   (i from 1), the message beginning with 'task #n: ' in the many forms:
+--     unique_key and concurrency_key: NULL (no key), or 1 to 256 characters, not blank;
+--     unique_for: NULL, or not negative;
+--     timeout: NULL, or positive and finite.
+--   taskq._options_ok(unique_key, unique_for, concurrency_key, timeout) is those rules as one SQL
+--   expression (inlined into the cheap passes), taskq._check_options(..., context, fields) the
+--   same, raising through taskq._options_problem for a bad one.
+-- enqueue and enqueue_many are dropped and made again (their signatures change), with the grants
+-- of taskq:roles.
 BEGIN;
 
-CREATE FUNCTION taskq._is_list(list anyarray)
+SET LOCAL ROLE taskq_owner;
+
+CREATE FUNCTION taskq._options_ok(unique_key text, unique_for interval, concurrency_key text, timeout interval)
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE
 AS $$
-    SELECT _is_list.list IS NULL OR cardinality(_is_list.list) = 0
-           OR (array_ndims(_is_list.list) = 1 AND array_lower(_is_list.list, 1) = 1)
+    SELECT (_options_ok.unique_key IS NULL
+            OR (length(_options_ok.unique_key) <= 256 AND btrim(_options_ok.unique_key, E' \t\r\n') <> ''))
+           AND (_options_ok.concurrency_key IS NULL
+                OR (length(_options_ok.concurrency_key) <= 256 AND btrim(_options_ok.concurrency_key, E' \t\r\n') <> ''))
+           AND (_options_ok.unique_for IS NULL OR _options_ok.unique_for >= interval '0')
+           AND (_options_ok.timeout IS NULL OR (_options_ok.timeout > interval '0' AND isfinite(_options_ok.timeout)))
 $$;
 
-COMMENT ON FUNCTION taskq._is_list(anyarray) IS
-    'Internal: true for NULL, an empty array, or a one-dimensional array from subscript 1 (what unnest and a subscript count alike).';
+COMMENT ON FUNCTION taskq._options_ok(text, interval, text, interval) IS
+    'Internal: true when the per-task options are NULL or good (keys of 1 to 256 characters, not blank; unique_for not negative; timeout positive and finite).';
+
+CREATE FUNCTION taskq._options_problem(unique_key text, unique_for interval, concurrency_key text, timeout interval,
+                                       context text, fields text[])
+RETURNS boolean
+LANGUAGE plpgsql
+IMMUTABLE
+AS $$
+DECLARE
+    keys text[] := ARRAY[_options_problem.unique_key, _options_problem.concurrency_key];
+    key_names text[] := ARRAY['unique_key', 'concurrency_key'];
+    key_fields text[] := ARRAY[_options_problem.fields[1], _options_problem.fields[3]];
+BEGIN
+    FOR i IN 1 .. 2 LOOP
+        IF length(keys[i]) > 256 THEN
+            RAISE EXCEPTION '% must be at most 256 characters, not %', _options_problem.context || key_names[i],
+                    length(keys[i])
+                USING ERRCODE = 'invalid_parameter_value', COLUMN = key_fields[i];
+        ELSIF btrim(keys[i], E' \t\r\n') = '' THEN
+            RAISE EXCEPTION '% must not be empty or blank, not %', _options_problem.context || key_names[i],
+                    quote_literal(keys[i])
+                USING ERRCODE = 'invalid_parameter_value', COLUMN = key_fields[i];
+        END IF;
+    END LOOP;
+    IF _options_problem.unique_for < interval '0' THEN
+        RAISE EXCEPTION '%unique_for must not be negative, not %', _options_problem.context, _options_problem.unique_for
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = _options_problem.fields[2];
+    END IF;
+    RAISE EXCEPTION '%timeout must be positive and finite, not %', _options_problem.context, _options_problem.timeout
+        USING ERRCODE = 'invalid_parameter_value', COLUMN = _options_problem.fields[4];
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._options_problem(text, interval, text, interval, text, text[]) IS
+    'Internal: raises 22023 naming the bad per-task option, COLUMN = its element of fields (unique_key, unique_for, concurrency_key, timeout); _check_options calls it only for a bad one.';
+
+-- One SQL expression, so that the planner inlines it into enqueue_many's insert.
+CREATE FUNCTION taskq._check_options(unique_key text, unique_for interval, concurrency_key text, timeout interval,
+                                     context text DEFAULT '',
+                                     fields text[] DEFAULT ARRAY['unique_key', 'unique_for', 'concurrency_key', 'timeout'])
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT CASE WHEN taskq._options_ok(_check_options.unique_key, _check_options.unique_for,
+                                       _check_options.concurrency_key, _check_options.timeout)
+                THEN true
+                ELSE taskq._options_problem(_check_options.unique_key, _check_options.unique_for,
+                                            _check_options.concurrency_key, _check_options.timeout,
+                                            _check_options.context, _check_options.fields) END
+$$;
+
+COMMENT ON FUNCTION taskq._check_options(text, interval, text, interval, text, text[]) IS
+    'Internal: true when the per-task options are good; else raises 22023 naming the bad one, COLUMN = its element of fields.';
+
+DROP FUNCTION taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer);
+
+CREATE FUNCTION taskq.enqueue(
+    name text,
+    payload jsonb DEFAULT '{}',
+    priority taskq.priority DEFAULT 'MEDIUM',
+    scheduled_at timestamptz DEFAULT now(),
+    queue text DEFAULT 'default',
+    max_attempts integer DEFAULT 3,
+    unique_key text DEFAULT NULL,
+    unique_for interval DEFAULT NULL,
+    concurrency_key text DEFAULT NULL,
+    timeout interval DEFAULT NULL
+)
+RETURNS uuid
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    new_id uuid;
+    target_queue text := coalesce(enqueue.queue, 'default');
+BEGIN
+    PERFORM taskq._check_task(enqueue.name, coalesce(enqueue.payload, '{}'), coalesce(enqueue.max_attempts, 3));
+    PERFORM taskq._check_time(enqueue.scheduled_at, 'scheduled_at', 'scheduled_at');
+    PERFORM taskq._check_options(enqueue.unique_key, enqueue.unique_for, enqueue.concurrency_key, enqueue.timeout);
+    PERFORM taskq._ensure_queue(target_queue);
+    INSERT INTO taskq.tasks AS t (queue, name, payload, priority, scheduled_at, max_attempts,
+                                  unique_key, unique_for, concurrency_key, timeout)
+    VALUES (target_queue, enqueue.name, coalesce(enqueue.payload, '{}'), coalesce(enqueue.priority, 'MEDIUM'),
+            coalesce(enqueue.scheduled_at, now()), coalesce(enqueue.max_attempts, 3),
+            enqueue.unique_key, enqueue.unique_for, enqueue.concurrency_key, enqueue.timeout)
+    RETURNING t.id INTO new_id;
+    -- Scheduled tasks notify too: an idle worker wakes to learn the new earliest due time.
+    PERFORM pg_notify('taskq', target_queue);
+    RETURN new_id;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, text, interval, text, interval) IS
+    'Adds a QUEUED task (scheduled when scheduled_at is in the future) and returns its id; creates the queue if new; notifies channel taskq with the queue name. 22004/22023 for bad arguments (names of 1 to 128 characters, not blank; a payload nested at most 64 levels; keys of 1 to 256 characters, not blank; a unique_for not negative; a timeout positive and finite); 22008 for a scheduled_at outside years 1..9999 UTC.';
+
+DROP FUNCTION taskq.enqueue_many(jsonb);
+
+CREATE FUNCTION taskq.enqueue_many(tasks jsonb)
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    problem record;
+    -- Ids are made from one instant plus one microsecond per position, so they sort in input order.
+    base timestamptz := clock_timestamp();
+    known text[] := ARRAY['name', 'payload', 'priority', 'scheduled_at', 'queue', 'max_attempts',
+                          'unique_key', 'unique_for', 'concurrency_key', 'timeout'];
+BEGIN
+    IF jsonb_typeof(enqueue_many.tasks) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'enqueue_many takes a JSON array of task objects, not %',
+                coalesce(jsonb_typeof(enqueue_many.tasks), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'tasks';
+    END IF;
+    -- One cheap pass over the array; the slower query below finds the first bad element.
+    -- A value of the wrong JSON type (a name of 5) is refused, never turned into text.
+    IF NOT coalesce((SELECT bool_and(CASE WHEN jsonb_typeof(e.task) = 'object'
+                                          THEN e.task - known = '{}'::jsonb
+                                               AND jsonb_typeof(e.task -> 'name') = 'string'
+                                               AND coalesce(jsonb_typeof(e.task -> 'priority'), 'string') IN ('string', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'scheduled_at'), 'string') IN ('string', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'queue'), 'string') IN ('string', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'max_attempts'), 'number') IN ('number', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'unique_key'), 'string') IN ('string', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'unique_for'), 'string') IN ('string', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'concurrency_key'), 'string') IN ('string', 'null')
+                                               AND coalesce(jsonb_typeof(e.task -> 'timeout'), 'string') IN ('string', 'null')
+                                          ELSE false END)
+                     FROM jsonb_array_elements(enqueue_many.tasks) AS e (task)), true) THEN
+        SELECT e.ordinal, jsonb_typeof(e.task) AS kind, k.key, typed.key AS typed_key, typed.want,
+               jsonb_typeof(e.task -> typed.key) AS got
+        INTO problem
+        FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)
+        LEFT JOIN LATERAL jsonb_object_keys(CASE WHEN jsonb_typeof(e.task) = 'object' THEN e.task END) AS k (key)
+            ON k.key <> ALL (known)
+        LEFT JOIN LATERAL (
+            SELECT x.key, x.want
+            FROM (VALUES (1, 'name', 'string'), (2, 'priority', 'string'), (3, 'scheduled_at', 'string'),
+                         (4, 'queue', 'string'), (5, 'max_attempts', 'number'), (6, 'unique_key', 'string'),
+                         (7, 'unique_for', 'string'), (8, 'concurrency_key', 'string'),
+                         (9, 'timeout', 'string')) AS x (position, key, want)
+            WHERE jsonb_typeof(e.task) = 'object'
+              AND jsonb_typeof(e.task -> x.key) NOT IN (x.want, 'null')
+            ORDER BY x.position
+            LIMIT 1
+        ) typed ON true
+        WHERE jsonb_typeof(e.task) <> 'object' OR k.key IS NOT NULL OR typed.key IS NOT NULL
+        ORDER BY e.ordinal
+        LIMIT 1;
+        IF problem.kind IS DISTINCT FROM 'object' AND problem.ordinal IS NOT NULL THEN
+            RAISE EXCEPTION 'task #% must be a JSON object, not %', problem.ordinal, problem.kind
+                USING ERRCODE = 'invalid_parameter_value', COLUMN = format('tasks[%s]', problem.ordinal - 1);
+        ELSIF problem.key IS NOT NULL THEN
+            RAISE EXCEPTION 'task #% has an unknown key "%"', problem.ordinal, problem.key
+                USING ERRCODE = 'invalid_parameter_value', COLUMN = format('tasks[%s].%s', problem.ordinal - 1, problem.key),
+                      HINT = 'the keys are name, payload, priority, scheduled_at, queue, max_attempts, unique_key, unique_for, concurrency_key and timeout';
+        ELSIF problem.typed_key IS NOT NULL THEN
+            RAISE EXCEPTION 'task #%: % must be a JSON %, not %', problem.ordinal, problem.typed_key, problem.want,
+                    problem.got
+                USING ERRCODE = 'invalid_parameter_value',
+                      COLUMN = format('tasks[%s].%s', problem.ordinal - 1, problem.typed_key);
+        END IF;
+        -- else only a name is missing or null: the checks of the insert below say so
+    END IF;
+
+    -- each element's queue name first, so that a bad one is named by its position
+    PERFORM taskq._check_name(coalesce(e.task ->> 'queue', 'default'), 'queue name',
+                              format('tasks[%s].queue', e.ordinal - 1), format('task #%s: ', e.ordinal))
+    FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal);
+    PERFORM taskq._ensure_queue(q.queue)
+    FROM (SELECT DISTINCT coalesce(e.task ->> 'queue', 'default') AS queue
+          FROM jsonb_array_elements(enqueue_many.tasks) AS e (task)) q;
+
+    RETURN QUERY
+    WITH input AS (
+        SELECT e.ordinal,
+               e.task ->> 'name' AS name,
+               coalesce(nullif(e.task -> 'payload', 'null'), '{}') AS payload,
+               coalesce((e.task ->> 'priority')::taskq.priority, 'MEDIUM') AS priority,
+               coalesce(taskq._check_time((e.task ->> 'scheduled_at')::timestamptz,
+                                          format('task #%s: scheduled_at', e.ordinal),
+                                          format('tasks[%s].scheduled_at', e.ordinal - 1)), now()) AS scheduled_at,
+               coalesce(e.task ->> 'queue', 'default') AS queue,
+               coalesce((e.task ->> 'max_attempts')::integer, 3) AS max_attempts,
+               e.task ->> 'unique_key' AS unique_key,
+               (e.task ->> 'unique_for')::interval AS unique_for,
+               e.task ->> 'concurrency_key' AS concurrency_key,
+               (e.task ->> 'timeout')::interval AS timeout
+        FROM jsonb_array_elements(enqueue_many.tasks) WITH ORDINALITY AS e (task, ordinal)
+    ), inserted AS (
+        INSERT INTO taskq.tasks AS t (id, queue, name, payload, priority, scheduled_at, max_attempts,
+                                      unique_key, unique_for, concurrency_key, timeout)
+        SELECT taskq.uuid_v7(base + (i.ordinal - 1) * interval '1 microsecond'),
+               i.queue, i.name, i.payload, i.priority, i.scheduled_at, i.max_attempts,
+               i.unique_key, i.unique_for, i.concurrency_key, i.timeout
+        FROM input i
+        -- the checks run row by row before the insert; any failure aborts the whole call
+        WHERE taskq._check_task(i.name, i.payload, i.max_attempts, format('task #%s: ', i.ordinal),
+                                format('tasks[%s].', i.ordinal - 1))
+          AND taskq._check_options(i.unique_key, i.unique_for, i.concurrency_key, i.timeout,
+                                   format('task #%s: ', i.ordinal),
+                                   ARRAY[format('tasks[%s].unique_key', i.ordinal - 1),
+                                         format('tasks[%s].unique_for', i.ordinal - 1),
+                                         format('tasks[%s].concurrency_key', i.ordinal - 1),
+                                         format('tasks[%s].timeout', i.ordinal - 1)])
+        RETURNING t.id, t.queue
+    ), notified AS (
+        SELECT pg_notify('taskq', n.queue) FROM (SELECT DISTINCT ins.queue FROM inserted ins) n
+    )
+    SELECT ins.id FROM inserted ins, (SELECT count(*) FROM notified) n ORDER BY ins.id;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.enqueue_many(jsonb) IS
+    'Adds many tasks in one call from a JSON array of objects keyed by enqueue''s parameter names; returns their ids in input order. All or nothing. 22023 for an unknown key, a value of the wrong JSON type or a bad element; 22008 for a time outside years 1..9999 UTC.';
+
+DROP FUNCTION taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[]);
+DROP FUNCTION taskq._enqueue_arrays_problem(text[], jsonb[], text[], timestamptz[], integer[]);
 
 CREATE FUNCTION taskq._enqueue_arrays_problem(
     names text[],
     payloads jsonb[],
     queues text[],
     scheduled_ats timestamptz[],
-    max_attempts integer[]
+    max_attempts integer[],
+    unique_keys text[],
+    unique_fors interval[],
+    concurrency_keys text[],
+    timeouts interval[]
 )
 RETURNS boolean
 LANGUAGE plpgsql
@@ -50,11 +282,15 @@ DECLARE
     context text;
 BEGIN
     FOR e IN
-        SELECT u.name, u.payload, u.queue, u.scheduled_at, u.max_attempts, u.ordinal
+        SELECT u.name, u.payload, u.queue, u.scheduled_at, u.max_attempts, u.unique_key, u.unique_for,
+               u.concurrency_key, u.timeout, u.ordinal
         FROM unnest(_enqueue_arrays_problem.names, _enqueue_arrays_problem.payloads,
                     _enqueue_arrays_problem.queues, _enqueue_arrays_problem.scheduled_ats,
-                    _enqueue_arrays_problem.max_attempts)
-             WITH ORDINALITY AS u (name, payload, queue, scheduled_at, max_attempts, ordinal)
+                    _enqueue_arrays_problem.max_attempts, _enqueue_arrays_problem.unique_keys,
+                    _enqueue_arrays_problem.unique_fors, _enqueue_arrays_problem.concurrency_keys,
+                    _enqueue_arrays_problem.timeouts)
+             WITH ORDINALITY AS u (name, payload, queue, scheduled_at, max_attempts, unique_key, unique_for,
+                                   concurrency_key, timeout, ordinal)
         ORDER BY u.ordinal
     LOOP
         context := format('task #%s: ', e.ordinal);
@@ -72,12 +308,15 @@ BEGIN
             RAISE EXCEPTION '%max_attempts must be at least 1, not %', context, e.max_attempts
                 USING ERRCODE = 'invalid_parameter_value', COLUMN = format('max_attempts[%s]', e.ordinal);
         END IF;
+        PERFORM taskq._check_options(e.unique_key, e.unique_for, e.concurrency_key, e.timeout, context,
+                                     ARRAY[format('unique_keys[%s]', e.ordinal), format('unique_fors[%s]', e.ordinal),
+                                           format('concurrency_keys[%s]', e.ordinal), format('timeouts[%s]', e.ordinal)]);
     END LOOP;
     RETURN true;
 END;
 $$;
 
-COMMENT ON FUNCTION taskq._enqueue_arrays_problem(text[], jsonb[], text[], timestamptz[], integer[]) IS
+COMMENT ON FUNCTION taskq._enqueue_arrays_problem(text[], jsonb[], text[], timestamptz[], integer[], text[], interval[], text[], interval[]) IS
     'Internal: raises 22004 / 22008 / 22023 for the first bad element of enqueue_many''s arrays, COLUMN = array[subscript]; enqueue_many calls it only when its cheap pass found one.';
 
 CREATE FUNCTION taskq.enqueue_many(
@@ -86,7 +325,11 @@ CREATE FUNCTION taskq.enqueue_many(
     queues text[] DEFAULT NULL,
     priorities taskq.priority[] DEFAULT NULL,
     scheduled_ats timestamptz[] DEFAULT NULL,
-    max_attempts integer[] DEFAULT NULL
+    max_attempts integer[] DEFAULT NULL,
+    unique_keys text[] DEFAULT NULL,
+    unique_fors interval[] DEFAULT NULL,
+    concurrency_keys text[] DEFAULT NULL,
+    timeouts interval[] DEFAULT NULL
 )
 RETURNS SETOF uuid
 LANGUAGE plpgsql
@@ -96,13 +339,18 @@ SET search_path = taskq, pg_temp
 AS $$
 DECLARE
     task_count integer := cardinality(enqueue_many.names);
-    arrays text[] := ARRAY['payloads', 'queues', 'priorities', 'scheduled_ats', 'max_attempts'];
+    arrays text[] := ARRAY['payloads', 'queues', 'priorities', 'scheduled_ats', 'max_attempts',
+                           'unique_keys', 'unique_fors', 'concurrency_keys', 'timeouts'];
     lengths integer[] := ARRAY[cardinality(enqueue_many.payloads), cardinality(enqueue_many.queues),
                                cardinality(enqueue_many.priorities), cardinality(enqueue_many.scheduled_ats),
-                               cardinality(enqueue_many.max_attempts)];
+                               cardinality(enqueue_many.max_attempts), cardinality(enqueue_many.unique_keys),
+                               cardinality(enqueue_many.unique_fors), cardinality(enqueue_many.concurrency_keys),
+                               cardinality(enqueue_many.timeouts)];
     shapes boolean[] := ARRAY[taskq._is_list(enqueue_many.names), taskq._is_list(enqueue_many.payloads),
                               taskq._is_list(enqueue_many.queues), taskq._is_list(enqueue_many.priorities),
-                              taskq._is_list(enqueue_many.scheduled_ats), taskq._is_list(enqueue_many.max_attempts)];
+                              taskq._is_list(enqueue_many.scheduled_ats), taskq._is_list(enqueue_many.max_attempts),
+                              taskq._is_list(enqueue_many.unique_keys), taskq._is_list(enqueue_many.unique_fors),
+                              taskq._is_list(enqueue_many.concurrency_keys), taskq._is_list(enqueue_many.timeouts)];
     target_queues text[];
     -- microseconds since 1970 and 62 random bits: each id adds its position to both
     base_us bigint := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
@@ -113,14 +361,14 @@ BEGIN
         RAISE EXCEPTION 'names must not be NULL: enqueue_many takes one name per task'
             USING ERRCODE = 'null_value_not_allowed', COLUMN = 'names';
     END IF;
-    FOR i IN 1 .. 6 LOOP
+    FOR i IN 1 .. 10 LOOP
         IF NOT shapes[i] THEN
             RAISE EXCEPTION '% must be a one-dimensional array from subscript 1',
                     (ARRAY['names'] || arrays)[i]
                 USING ERRCODE = 'invalid_parameter_value', COLUMN = (ARRAY['names'] || arrays)[i];
         END IF;
     END LOOP;
-    FOR i IN 1 .. 5 LOOP
+    FOR i IN 1 .. 9 LOOP
         IF lengths[i] <> task_count THEN
             RAISE EXCEPTION '% has % elements and names has %: give each task one (or NULL for every default)',
                     arrays[i], lengths[i], task_count
@@ -138,12 +386,17 @@ BEGIN
                             AND (u.queue IS NULL OR (length(u.queue) <= 128 AND btrim(u.queue, E' \t\r\n') <> ''))
                             AND (u.scheduled_at IS NULL OR (u.scheduled_at >= '0001-01-01 00:00:00+00'
                                                             AND u.scheduled_at < '10000-01-01 00:00:00+00'))
-                            AND (u.max_attempts IS NULL OR u.max_attempts >= 1), false))
+                            AND (u.max_attempts IS NULL OR u.max_attempts >= 1)
+                            AND taskq._options_ok(u.unique_key, u.unique_for, u.concurrency_key, u.timeout), false))
             FROM unnest(enqueue_many.names, enqueue_many.payloads, enqueue_many.queues,
-                        enqueue_many.scheduled_ats, enqueue_many.max_attempts)
-                 AS u (name, payload, queue, scheduled_at, max_attempts)) THEN
+                        enqueue_many.scheduled_ats, enqueue_many.max_attempts, enqueue_many.unique_keys,
+                        enqueue_many.unique_fors, enqueue_many.concurrency_keys, enqueue_many.timeouts)
+                 AS u (name, payload, queue, scheduled_at, max_attempts, unique_key, unique_for, concurrency_key,
+                       timeout)) THEN
         PERFORM taskq._enqueue_arrays_problem(enqueue_many.names, enqueue_many.payloads, enqueue_many.queues,
-                                              enqueue_many.scheduled_ats, enqueue_many.max_attempts);
+                                              enqueue_many.scheduled_ats, enqueue_many.max_attempts,
+                                              enqueue_many.unique_keys, enqueue_many.unique_fors,
+                                              enqueue_many.concurrency_keys, enqueue_many.timeouts);
     END IF;
 
     SELECT array_agg(DISTINCT coalesce(u.queue, 'default')) INTO target_queues
@@ -152,7 +405,8 @@ BEGIN
 
     RETURN QUERY
     WITH inserted AS (
-        INSERT INTO taskq.tasks AS t (id, queue, name, payload, priority, scheduled_at, max_attempts)
+        INSERT INTO taskq.tasks AS t (id, queue, name, payload, priority, scheduled_at, max_attempts,
+                                      unique_key, unique_for, concurrency_key, timeout)
         SELECT -- the layout of taskq.uuid_v7: 48 bits of milliseconds, the version 7, the 12-bit
                -- fraction of the millisecond; then the variant bits 10 and the 62 bits of tail
                encode(int8send((((base_us + u.ordinal) / 1000) << 16) | 28672
@@ -160,10 +414,13 @@ BEGIN
                       || int8send(((tail + u.ordinal) & 4611686018427387903) | (-9223372036854775807 - 1)),
                       'hex')::uuid,
                coalesce(u.queue, 'default'), u.name, coalesce(u.payload, '{}'), coalesce(u.priority, 'MEDIUM'),
-               coalesce(u.scheduled_at, now()), coalesce(u.max_attempts, 3)
+               coalesce(u.scheduled_at, now()), coalesce(u.max_attempts, 3),
+               u.unique_key, u.unique_for, u.concurrency_key, u.timeout
         FROM unnest(enqueue_many.names, enqueue_many.payloads, enqueue_many.queues, enqueue_many.priorities,
-                    enqueue_many.scheduled_ats, enqueue_many.max_attempts)
-             WITH ORDINALITY AS u (name, payload, queue, priority, scheduled_at, max_attempts, ordinal)
+                    enqueue_many.scheduled_ats, enqueue_many.max_attempts, enqueue_many.unique_keys,
+                    enqueue_many.unique_fors, enqueue_many.concurrency_keys, enqueue_many.timeouts)
+             WITH ORDINALITY AS u (name, payload, queue, priority, scheduled_at, max_attempts, unique_key,
+                                   unique_for, concurrency_key, timeout, ordinal)
         RETURNING t.id
     )
     SELECT ins.id FROM inserted ins ORDER BY ins.id;
@@ -172,7 +429,13 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[]) IS
+COMMENT ON FUNCTION taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], text[], interval[], text[], interval[]) IS
     'Adds many tasks in one call from arrays of enqueue''s arguments, element i of each for task i (a NULL array or element: the default); returns their ids in input order. All or nothing. 22004 / 22023 / 22008 as enqueue, COLUMN = array[subscript] (from 1); 22023 for arrays of different lengths.';
+
+GRANT EXECUTE ON FUNCTION
+    taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, text, interval, text, interval),
+    taskq.enqueue_many(jsonb),
+    taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], text[], interval[], text[], interval[])
+TO taskq_producer;
 
 COMMIT;

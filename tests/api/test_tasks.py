@@ -30,6 +30,10 @@ TASK_KEYS = {
     "last_error",
     "result",
     "time_to_execute",
+    "unique_key",
+    "unique_for",
+    "concurrency_key",
+    "timeout",
 }
 MISSING = "01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11"
 PROBLEM = "application/problem+json"

@@ -33,9 +33,11 @@ TIME_TO_EXECUTE = {
     "taskq._elapsed(timestamptz, timestamptz)",
 }
 PRODUCER = {
-    "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer)",
+    "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, "
+    "text, interval, text, interval)",
     "taskq.enqueue_many(jsonb)",
-    "taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[])",
+    "taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], "
+    "text[], interval[], text[], interval[])",
     "taskq.get_task(uuid)",
 }
 WORKER = {
