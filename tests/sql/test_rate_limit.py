@@ -115,12 +115,12 @@ def test_a_claim_takes_at_most_the_tokens(conn: Conn, worker_id: UUID) -> None:
 
 def test_the_bucket_refills_by_the_clock(conn: Conn, worker_id: UUID) -> None:
     conn.execute("SELECT taskq.set_concurrency('default', NULL)")
-    conn.execute("SELECT taskq.set_rate_limit('default', 10, burst => 5)")
+    conn.execute("SELECT taskq.set_rate_limit('default', 1, per => '1 minute', burst => 5)")
     fill(conn, 20)
     drain_bucket(conn)
     assert claim(conn, worker_id, batch_size=20) == []
-    # 0.3 s later: 3 tokens
-    conn.execute("UPDATE taskq.queues SET refilled_at = refilled_at - interval '0.35 seconds'")
+    # 3.5 minutes later: 3 whole tokens
+    conn.execute("UPDATE taskq.queues SET refilled_at = refilled_at - interval '3.5 minutes'")
     assert len(claim(conn, worker_id, batch_size=20)) == 3
     # long idle: never more than the burst
     conn.execute("UPDATE taskq.queues SET refilled_at = refilled_at - interval '1 hour'")
@@ -143,6 +143,12 @@ def test_next_due_is_the_next_token(conn: Conn, worker_id: UUID) -> None:
     )
     soon = one(conn, "SELECT extract(epoch FROM taskq.next_due() - now())")
     assert soon < 9
+    # a token that came a moment ago is answered too (the claim that found none just missed
+    # it); one unspent for longer is not
+    conn.execute("UPDATE taskq.queues SET refilled_at = now() - interval '10.5 seconds'")
+    assert -1 < one(conn, "SELECT extract(epoch FROM taskq.next_due(ARRAY['default']) - now())") < 0
+    conn.execute("UPDATE taskq.queues SET refilled_at = now() - interval '12 seconds'")
+    assert one(conn, "SELECT taskq.next_due(ARRAY['default'])") is None
     # a paused queue waits for no token
     conn.execute("SELECT taskq.pause_queue('default')")
     assert one(conn, "SELECT taskq.next_due(ARRAY['default'])") is None
