@@ -251,6 +251,41 @@ class TaskPageOut(msgspec.Struct, kw_only=True):
 # -- queues --------------------------------------------------------------------------------------
 
 
+RATE_MAX = 1_000_000
+# set_rate_limit's bounds of per: 1 millisecond to 1 year (365.25 days)
+PER_MIN = 0.001
+PER_MAX = 31_557_600
+
+
+class RateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Claims take at most ``rate`` tasks per ``per`` seconds, in bursts of at most ``burst``."""
+
+    rate: Annotated[
+        float,
+        Meta(gt=0, le=RATE_MAX, description=f"tasks per period (above 0, at most {RATE_MAX})"),
+    ]
+    per: Annotated[
+        float,
+        Meta(
+            ge=PER_MIN,
+            le=PER_MAX,
+            description="the period in seconds (0.001 to 31557600, a year); 1 when absent",
+        ),
+    ] = 1.0
+    burst: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=RATE_MAX,
+                description="the most claims at once after a quiet spell; the rate rounded up "
+                "when absent",
+            ),
+        ]
+        | None
+    ) = None
+
+
 class QueueOut(msgspec.Struct, kw_only=True):
     """A queue's settings and how many of its tasks are in each state."""
 
@@ -268,11 +303,27 @@ class QueueOut(msgspec.Struct, kw_only=True):
         float | None,
         Meta(description="seconds the longest-due QUEUED task has waited; null when none"),
     ]
+    key_concurrency: Annotated[
+        int | None,
+        Meta(description="tasks of one concurrency key running at once; null: no key limit"),
+    ] = None
+    rate_limit: Annotated[
+        RateLimit | None, Meta(description="the queue's rate limit; null: none")
+    ] = None
 
     @classmethod
     def of(cls, stats: client.QueueStats) -> QueueOut:
         wait = stats.oldest_wait
+        rate_limit = (
+            None
+            if stats.rate is None or stats.rate_per is None
+            else RateLimit(
+                rate=float(stats.rate), per=stats.rate_per.total_seconds(), burst=stats.rate_burst
+            )
+        )
         return cls(
+            key_concurrency=stats.key_concurrency,
+            rate_limit=rate_limit,
             queue=stats.queue,
             concurrency=stats.concurrency,
             paused=stats.paused,
@@ -305,6 +356,24 @@ class QueuePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = UNSET
     paused: (
         Annotated[bool, Meta(description="true stops claims; false lets them go on")] | UnsetType
+    ) = UNSET
+    key_concurrency: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=CONCURRENCY_MAX,
+                description="tasks with one concurrency key that may run at once (1 to "
+                f"{CONCURRENCY_MAX}); null means no key limit",
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    rate_limit: (
+        Annotated[RateLimit, Meta(description="limit the claims per period; null removes it")]
+        | UnsetType
+        | None
     ) = UNSET
     reason: Reason | None = None
 

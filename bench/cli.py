@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import floor, growth, held_snapshot, peers, report, soak, taskq_bench
+from bench import floor, growth, held_snapshot, limits, peers, report, soak, taskq_bench
 from bench.common import RESULTS, BenchError, Progress, Recorder
 from bench.scale import FULL, QUICK, Scale
 from bench.server import BenchServer, git_revision, machine
@@ -31,6 +31,11 @@ SECTIONS: dict[str, tuple[str, Steps, Runner]] = {
         "drain of no-op tasks by 1 and 2 worker processes, unlimited queue",
         taskq_bench.drain_steps,
         taskq_bench.run_drain,
+    ),
+    "limits": (
+        "drains with a per-key limit and a rate limit beside the plain one; a full key's backlog",
+        limits.steps,
+        limits.run,
     ),
     "slots": (
         "drain of a 2-slot queue with 50 ms tasks: slot utilisation",

@@ -525,15 +525,24 @@ def drain_taskq(
     queue_concurrency: int | None = None,
     name: str = "bench.noop",
     payload: dict[str, Any] | None = None,
+    setup: tuple[str, ...] = (),
+    keys: int | None = None,
 ) -> DrainResult:
+    """``setup``: SQL run on the queue first (``%s`` is the queue); ``keys``: the tasks get
+    concurrency keys ``k0`` .. ``k{keys - 1}`` in turn."""
     url = server.create_database("drain", taskq=True)
     try:
         _sql(
             url, "SELECT concurrency FROM taskq.set_concurrency(%s, %s)", (QUEUE, queue_concurrency)
         )
+        for statement in setup:
+            _sql(url, statement, (QUEUE,))
         with Processes() as procs:
             start_workers(procs, url, QUEUE, concurrency, processes, log=_log_file("taskq-worker"))
             batch = [{"name": name, "queue": QUEUE, "payload": payload or {}} for _ in range(tasks)]
+            if keys is not None:
+                for index, task in enumerate(batch):
+                    task["concurrency_key"] = f"k{index % keys}"
 
             def enqueue() -> None:
                 asyncio.run(_enqueue_all(url, batch))

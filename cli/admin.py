@@ -15,6 +15,7 @@ import sys
 import types
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -83,7 +84,23 @@ QUEUE_COLUMNS = (
     "failed",
     "cancelled",
     "oldest_wait",
+    "key_concurrency",
+    "rate_limit",
 )
+# --rate: a number of tasks, per second unless a period follows
+RATE_PERIODS = {
+    "s": timedelta(seconds=1),
+    "sec": timedelta(seconds=1),
+    "second": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "min": timedelta(minutes=1),
+    "minute": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "hour": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "day": timedelta(days=1),
+}
+RATE_PATTERN = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:/\s*([a-z]+))?\s*")
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -380,7 +397,22 @@ def cmd_queues(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_rate(text: str) -> tuple[Decimal, timedelta]:
+    """``20``, ``20/s``, ``100/min``, ``1000/h``, ``5000/day``: the rate and its period."""
+    match = RATE_PATTERN.fullmatch(text.lower())
+    period = RATE_PERIODS.get(match.group(2) or "s") if match else None
+    if match is None or period is None:
+        raise InvalidArgument(
+            f"--rate must be a number of tasks, optionally per s, min, h or day (20/s): {text!r}"
+        )
+    return Decimal(match.group(1)), period
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
+    rate = parse_rate(args.rate) if args.rate is not None else None
+    if args.burst is not None and rate is None:
+        raise InvalidArgument("--burst goes with --rate")
+
     async def call(conn: client.Connection) -> list[client.QueueStats]:
         reason = args.reason
         async with client.acting_as(conn, actor_of(args)):
@@ -388,15 +420,29 @@ def cmd_queue(args: argparse.Namespace) -> int:
                 await client.set_concurrency(conn, args.queue, None, reason=reason)
             elif args.concurrency is not None:
                 await client.set_concurrency(conn, args.queue, args.concurrency, reason=reason)
+            if args.no_key_concurrency:
+                await client.set_key_concurrency(conn, args.queue, None, reason=reason)
+            elif args.key_concurrency is not None:
+                await client.set_key_concurrency(
+                    conn, args.queue, args.key_concurrency, reason=reason
+                )
+            if args.no_rate:
+                await client.set_rate_limit(conn, args.queue, None, reason=reason)
+            elif rate is not None:
+                await client.set_rate_limit(
+                    conn, args.queue, rate[0], per=rate[1], burst=args.burst, reason=reason
+                )
             if args.pause:
                 await client.pause_queue(conn, args.queue, reason=reason)
             if args.resume:
                 await client.resume_queue(conn, args.queue, reason=reason)
         return [s for s in await client.queue_stats(conn) if s.queue == args.queue]
 
-    if args.concurrency is None and not (args.unlimited or args.pause or args.resume):
+    changes = (args.unlimited, args.pause, args.resume, args.no_key_concurrency, args.no_rate)
+    if (args.concurrency, args.key_concurrency, rate) == (None, None, None) and not any(changes):
         raise InvalidArgument(
-            "say what to change: --concurrency N, --unlimited, --pause or --resume"
+            "say what to change: --concurrency N, --unlimited, --key-concurrency N, "
+            "--no-key-concurrency, --rate N[/PERIOD], --no-rate, --pause or --resume"
         )
     stats = run_call(args, call)
     if not stats:
@@ -631,12 +677,34 @@ def add_commands(commands: Any) -> None:
     p = commands.add_parser(
         "queue",
         help="change a queue",
-        description="Change a queue's concurrency, or pause/resume it.",
+        description="Change a queue's concurrency, its per-key concurrency or rate limit, or "
+        "pause/resume it.",
     )
     p.add_argument("queue", help="the queue's name (created if new)")
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--concurrency", type=int, help="slots: tasks of this queue running at once")
     limit.add_argument("--unlimited", action="store_true", help="no limit on running tasks")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--key-concurrency",
+        type=int,
+        metavar="N",
+        help="tasks with one concurrency key running at once (1 to 10000)",
+    )
+    keys.add_argument("--no-key-concurrency", action="store_true", help="no per-key limit")
+    rates = p.add_mutually_exclusive_group()
+    rates.add_argument(
+        "--rate",
+        metavar="N[/PERIOD]",
+        help="claims from the queue at most N per second, or per PERIOD: s, min, h, day (100/min)",
+    )
+    rates.add_argument("--no-rate", action="store_true", help="no rate limit")
+    p.add_argument(
+        "--burst",
+        type=int,
+        metavar="N",
+        help="with --rate: the largest burst (default: N rounded up)",
+    )
     state = p.add_mutually_exclusive_group()
     state.add_argument("--pause", action="store_true", help="stop claims from the queue")
     state.add_argument("--resume", action="store_true", help="let claims take from the queue again")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar, get_args, overload
 from uuid import UUID
 
@@ -136,6 +137,12 @@ class Queue(msgspec.Struct, kw_only=True):
     created_at: datetime
     #: how long one attempt of its tasks without a timeout of their own may run (None: no limit)
     default_timeout: timedelta | None = None
+    # at most this many tasks of one concurrency_key run at once (None: no key limit)
+    key_limit: int | None = None
+    # claims take at most rate tasks per rate_per, in bursts of at most rate_burst (None: no limit)
+    rate: Decimal | None = None
+    rate_per: timedelta | None = None
+    rate_burst: int | None = None
 
 
 class Pruned(msgspec.Struct, kw_only=True):
@@ -178,6 +185,19 @@ class QueueStats(msgspec.Struct, kw_only=True):
     cancelled: int
     oldest_wait: timedelta | None
     unhandled: int = 0
+    key_concurrency: int | None = None
+    rate: Decimal | None = None
+    rate_per: timedelta | None = None
+    rate_burst: int | None = None
+
+    @property
+    def rate_limit(self) -> str | None:
+        """The rate limit as a person reads it: ``20/1s, burst 20``; None without one."""
+        if self.rate is None or self.rate_per is None:
+            return None
+        return (
+            f"{self.rate.normalize():f}/{self.rate_per.total_seconds():g}s, burst {self.rate_burst}"
+        )
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):
@@ -385,6 +405,13 @@ SECONDS_UNTIL_DUE = (
 SET_CONCURRENCY = (
     "SELECT * FROM taskq.set_concurrency(%(queue)s, %(concurrency)s, reason => %(reason)s)"
 )
+SET_KEY_CONCURRENCY = (
+    "SELECT * FROM taskq.set_key_concurrency(%(queue)s, %(key_limit)s, reason => %(reason)s)"
+)
+SET_RATE_LIMIT = """
+SELECT * FROM taskq.set_rate_limit(%(queue)s, %(rate)s::numeric, per => %(per)s::interval,
+                                   burst => %(burst)s, reason => %(reason)s)
+"""
 PAUSE_QUEUE = "SELECT * FROM taskq.pause_queue(%(queue)s, reason => %(reason)s)"
 RESUME_QUEUE = "SELECT * FROM taskq.resume_queue(%(queue)s, reason => %(reason)s)"
 LIST_AUDIT = """
@@ -986,6 +1013,36 @@ async def set_default_timeout(
     their own may run (None: no limit)."""
     params = {"queue": queue, "timeout": timeout, "reason": reason}
     return _queue((await _rows(conn, SET_DEFAULT_TIMEOUT, params))[0])
+
+
+async def set_key_concurrency(
+    conn: Connection, queue: str, key_limit: int | None, *, reason: str | None = None
+) -> Queue:
+    """At most ``key_limit`` tasks of one concurrency_key run at once in ``queue`` (None: no
+    key limit)."""
+    params = {"queue": queue, "key_limit": key_limit, "reason": reason}
+    return _queue((await _rows(conn, SET_KEY_CONCURRENCY, params))[0])
+
+
+async def set_rate_limit(
+    conn: Connection,
+    queue: str,
+    rate: Decimal | float | None,
+    *,
+    per: timedelta = timedelta(seconds=1),
+    burst: int | None = None,
+    reason: str | None = None,
+) -> Queue:
+    """Claims take at most ``rate`` tasks per ``per`` from ``queue``, in bursts of at most
+    ``burst`` (None: the rate, rounded up); ``rate`` None removes the limit."""
+    params = {
+        "queue": queue,
+        "rate": None if rate is None else Decimal(str(rate)),
+        "per": per,
+        "burst": burst,
+        "reason": reason,
+    }
+    return _queue((await _rows(conn, SET_RATE_LIMIT, params))[0])
 
 
 async def pause_queue(conn: Connection, queue: str, *, reason: str | None = None) -> Queue:

@@ -1,7 +1,10 @@
-"""``/api/queues``: each queue's settings and counts; change its concurrency, pause it."""
+"""``/api/queues``: each queue's settings and counts; change its concurrency, its key
+concurrency and rate limit, pause it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch
@@ -32,6 +35,15 @@ PATCH_EXAMPLES = [
     Example(summary="Stop claims from the queue (running tasks finish)", value={"paused": True}),
     Example(summary="Both at once", value={"concurrency": 1, "paused": False}),
     Example(
+        summary="At most 1 running task per concurrency key (e.g. per customer)",
+        value={"key_concurrency": 1},
+    ),
+    Example(
+        summary="At most 100 claims a minute, in bursts of at most 10",
+        value={"rate_limit": {"rate": 100, "per": 60, "burst": 10}},
+    ),
+    Example(summary="No rate limit", value={"rate_limit": None}),
+    Example(
         summary="With a reason for the audit trail",
         value={"paused": True, "reason": "database maintenance"},
     ),
@@ -57,9 +69,11 @@ class QueueController(Controller):
     @patch(
         "/{name:str}",
         operation_id="updateQueue",
-        summary="Change a queue's concurrency or pause it",
+        summary="Change a queue's concurrency, key concurrency, rate limit, or pause it",
         description="Calls `taskq.set_concurrency` when `concurrency` is given (null = "
-        "unlimited), `taskq.pause_queue` / `taskq.resume_queue` when `paused` is given, in one "
+        "unlimited), `taskq.set_key_concurrency` for `key_concurrency` (null = no key limit), "
+        "`taskq.set_rate_limit` for `rate_limit` (null = none), "
+        "`taskq.pause_queue` / `taskq.resume_queue` when `paused` is given, in one "
         "transaction, and answers the queue's row of `taskq.queue_stats` "
         "(`taskq.get_queue_stats`). A change creates a queue that does not exist; an empty body "
         "only reads it (404 when there is none). Each change writes a row of the audit trail "
@@ -86,6 +100,20 @@ class QueueController(Controller):
         async with conn.transaction(), client.acting_as(conn, actor):
             if data.concurrency is not UNSET:
                 await client.set_concurrency(conn, name, data.concurrency, reason=reason)
+            if data.key_concurrency is not UNSET:
+                await client.set_key_concurrency(conn, name, data.key_concurrency, reason=reason)
+            if data.rate_limit is None:
+                await client.set_rate_limit(conn, name, None, reason=reason)
+            elif data.rate_limit is not UNSET:
+                limit = data.rate_limit
+                await client.set_rate_limit(
+                    conn,
+                    name,
+                    Decimal(str(limit.rate)),
+                    per=timedelta(seconds=limit.per),
+                    burst=limit.burst,
+                    reason=reason,
+                )
             if data.paused is True:
                 await client.pause_queue(conn, name, reason=reason)
             elif data.paused is False:

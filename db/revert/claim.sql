@@ -1,9 +1,7 @@
--- Revert taskq:claim from pg (to v0.2.0)
+-- Revert taskq:claim from pg (to v0.4.0): claim_next and next_due as they were
 BEGIN;
 
-DROP INDEX taskq.tasks_claimable_by_name;
-CREATE INDEX tasks_claimable_by_name ON taskq.tasks (queue, name, priority DESC, scheduled_at, id)
-    WHERE status = 'QUEUED';
+SET LOCAL ROLE taskq_owner;
 
 CREATE OR REPLACE FUNCTION taskq.claim_next(
     worker_id uuid,
@@ -42,7 +40,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', COLUMN = 'lease';
     END IF;
     PERFORM taskq._check_until(clock_timestamp(), claim_next.lease, 'lease', 'lease');
-    IF NOT EXISTS (SELECT 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id) THEN
+    -- FOR KEY SHARE: an unregister_worker of this worker waits for the claim to commit (and then
+    -- hands back what it took), or has committed and the claim sees no worker; without the lock a
+    -- claim that read the row just before it was deleted went on to take tasks for it.
+    PERFORM 1 FROM taskq.workers w WHERE w.id = claim_next.worker_id FOR KEY SHARE;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', claim_next.worker_id
             USING ERRCODE = 'no_data_found', TABLE = 'workers',
                   DETAIL = jsonb_build_object('worker_id', claim_next.worker_id)::text,
@@ -94,13 +96,15 @@ BEGIN
             UNION ALL
             -- Given names: the best due tasks of each name, read in the order of
             -- tasks_claimable_by_name, so that tasks of other names at the head of the queue
-            -- are never read; the best of those over all names are taken below.
+            -- are never read; the best of those over all names are taken below. status <=
+            -- 'QUEUED' is status = 'QUEUED' (the first value of the enum) in the form of that
+            -- index's predicate, which tasks_claimable's does not follow from.
             SELECT t.id, t.queue, t.priority, t.scheduled_at
             FROM capacity c
             CROSS JOIN (SELECT DISTINCT n.name FROM unnest(claim_next.names) AS n (name)) n
             CROSS JOIN LATERAL (
                 SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
-                WHERE t.queue = c.queue AND t.name = n.name AND t.status = 'QUEUED' AND t.scheduled_at <= moment
+                WHERE t.queue = c.queue AND t.name = n.name AND t.status <= 'QUEUED' AND t.scheduled_at <= moment
                 ORDER BY t.priority DESC, t.scheduled_at, t.id
                 LIMIT c.free
                 FOR UPDATE SKIP LOCKED
@@ -157,5 +161,23 @@ $$;
 
 COMMENT ON FUNCTION taskq.claim_next(uuid, text[], text[], interval, integer) IS
     'Takes up to batch_size due QUEUED tasks (of the given names; NULL = any) of unpaused queues with a free slot (HIGH first, then earliest scheduled_at, then oldest), marks them RUNNING with a lease from the moment of the call and a fresh lease_token, and returns them. P0002 for an unregistered worker; 22023 batch_size < 1 or lease not positive; 22008 a lease that ends after 9999.';
+
+CREATE OR REPLACE FUNCTION taskq.next_due(queues text[] DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    -- Only future times: due tasks that wait for a slot or a resumed queue are announced by NOTIFY.
+    SELECT t.scheduled_at FROM taskq.tasks t
+    WHERE t.status = 'QUEUED' AND t.scheduled_at > now()
+      AND (next_due.queues IS NULL OR t.queue = ANY (next_due.queues))
+    ORDER BY t.scheduled_at
+    LIMIT 1
+$$;
+
+COMMENT ON FUNCTION taskq.next_due(text[]) IS
+    'When the next scheduled QUEUED task of the given queues (NULL: all) falls due; NULL when there is none. Idle workers sleep until then.';
 
 COMMIT;

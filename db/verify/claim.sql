@@ -1,4 +1,4 @@
--- Verify taskq:claim (reworked after v0.2.0)
+-- Verify taskq:claim (reworked after v0.4.0)
 SELECT pg_catalog.has_function_privilege('taskq.rescue_expired()', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._rescue_expired(timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.claim_next(uuid, text[], text[], interval, integer)', 'execute');
@@ -16,3 +16,6 @@ WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regpr
 SELECT 1 / count(*) FROM pg_catalog.pg_indexes i
 WHERE i.schemaname = 'taskq' AND i.indexname = 'tasks_claimable_by_name'
   AND i.indexdef LIKE '%WHERE (status <= ''QUEUED''::taskq.status)%';
+-- ... or when next_due does not know the rate limits
+SELECT 1 / count(*) FROM pg_catalog.pg_proc p
+WHERE p.oid = 'taskq.next_due(text[])'::regprocedure AND p.prosrc LIKE '%rate_per%';

@@ -21,6 +21,8 @@ QUEUE_KEYS = {
     "failed",
     "cancelled",
     "oldest_wait",
+    "key_concurrency",
+    "rate_limit",
 }
 
 

@@ -79,6 +79,8 @@ ADMIN = {
     "taskq.cancel(uuid, text)",
     "taskq.retry(uuid, text)",
     "taskq.set_concurrency(text, integer, text)",
+    "taskq.set_key_concurrency(text, integer, text)",
+    "taskq.set_rate_limit(text, numeric, interval, integer, text)",
     "taskq.pause_queue(text, text)",
     "taskq.resume_queue(text, text)",
     "taskq.set_retention(text, interval, interval, interval, text)",
