@@ -29,6 +29,7 @@ from litestar.types import ExceptionHandlersMap
 from api.schemas import InvalidParam, ParamSource, Problem
 from taskq.errors import (
     READ_ONLY_SQLSTATE,
+    Busy,
     Conflict,
     Forbidden,
     InvalidArgument,
@@ -110,8 +111,8 @@ def _source_of(request: Request[Any, Any, Any], name: str) -> ParamSource:
 
 
 def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> Response[Problem]:
-    """NotFound 404, Conflict 409, InvalidArgument 400, Forbidden (42501) 403, Unavailable and
-    SchemaMissing 503."""
+    """NotFound 404, Conflict 409, InvalidArgument 400, Forbidden (42501) 403, Busy (a deadlock,
+    a serialization failure: retry), Unavailable and SchemaMissing 503."""
     message = error.message
     task_id = error.task_id
     task_status = _STATUSES.get(error.task_status or "")
@@ -155,6 +156,14 @@ def taskq_error_handler(request: Request[Any, Any, Any], error: TaskqError) -> R
             title="Invalid argument",
             invalid_params=params,
             hint=error.hint or _HINT_OF_SQLSTATE.get(error.sqlstate or "", _nul_hint(cause)),
+        )
+    if isinstance(error, Busy):
+        return problem_response(
+            503,
+            f"the database rolled the call back because of a concurrent one; retry it: {message}",
+            kind="database-busy",
+            title="Database busy",
+            headers={"Retry-After": "1"},
         )
     if error.sqlstate == READ_ONLY_SQLSTATE:
         return unavailable(

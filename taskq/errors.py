@@ -74,6 +74,11 @@ class Forbidden(TaskqError):
     taskq_producer, taskq_worker, taskq_reader or taskq_admin)."""
 
 
+class Busy(TaskqError):
+    """40P01 (a deadlock), 40001 (a serialization failure), 55P03 (a lock not available): the
+    database rolled the call back because of a concurrent one; the same call can be retried."""
+
+
 class Unavailable(TaskqError):
     """The database cannot be reached, or takes no writes (a standby): worth retrying on
     another connection."""
@@ -105,6 +110,9 @@ _KIND_OF_SQLSTATE: Final[dict[str, type[TaskqError]]] = {
     "P0002": NotFound,
     "55000": Conflict,
     "42501": Forbidden,
+    "40P01": Busy,
+    "40001": Busy,
+    "55P03": Busy,
 }
 
 

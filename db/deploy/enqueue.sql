@@ -49,12 +49,14 @@ AS $$
             OR (length(_options_ok.unique_key) <= 256 AND btrim(_options_ok.unique_key, E' \t\r\n') <> ''))
            AND (_options_ok.concurrency_key IS NULL
                 OR (length(_options_ok.concurrency_key) <= 256 AND btrim(_options_ok.concurrency_key, E' \t\r\n') <> ''))
-           AND (_options_ok.unique_for IS NULL OR _options_ok.unique_for >= interval '0')
-           AND (_options_ok.timeout IS NULL OR (_options_ok.timeout > interval '0' AND isfinite(_options_ok.timeout)))
+           AND (_options_ok.unique_for IS NULL
+                OR (_options_ok.unique_for >= interval '0' AND _options_ok.unique_for <= interval '100 years'))
+           AND (_options_ok.timeout IS NULL
+                OR (_options_ok.timeout > interval '0' AND _options_ok.timeout <= interval '1 year'))
 $$;
 
 COMMENT ON FUNCTION taskq._options_ok(text, interval, text, interval) IS
-    'Internal: true when the per-task options are NULL or good (keys of 1 to 256 characters, not blank; unique_for not negative; timeout positive and finite).';
+    'Internal: true when the per-task options are NULL or good (keys of 1 to 256 characters, not blank; unique_for from 0 to 100 years; timeout more than 0 and at most 1 year, as a queue''s default timeout).';
 
 CREATE FUNCTION taskq._options_problem(unique_key text, unique_for interval, concurrency_key text, timeout interval,
                                        context text, fields text[])
@@ -78,11 +80,14 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value', COLUMN = key_fields[i];
         END IF;
     END LOOP;
-    IF _options_problem.unique_for < interval '0' THEN
-        RAISE EXCEPTION '%unique_for must not be negative, not %', _options_problem.context, _options_problem.unique_for
+    -- NOT (a <= x AND x <= b) refuses 'infinity' and '-infinity' too (PostgreSQL 17+)
+    IF NOT (_options_problem.unique_for >= interval '0' AND _options_problem.unique_for <= interval '100 years') THEN
+        RAISE EXCEPTION '%unique_for must be from 0 to 100 years, not %', _options_problem.context,
+                _options_problem.unique_for
             USING ERRCODE = 'invalid_parameter_value', COLUMN = _options_problem.fields[2];
     END IF;
-    RAISE EXCEPTION '%timeout must be positive and finite, not %', _options_problem.context, _options_problem.timeout
+    RAISE EXCEPTION '%timeout must be more than 0 and at most 1 year, not %', _options_problem.context,
+            _options_problem.timeout
         USING ERRCODE = 'invalid_parameter_value', COLUMN = _options_problem.fields[4];
 END;
 $$;
@@ -235,7 +240,13 @@ DECLARE
     keys text[] := '{}';
     answers uuid[] := '{}';
     earlier integer;
+    -- the answers by input position
+    ids uuid[] := '{}';
+    createds boolean[] := '{}';
 BEGIN
+    -- The tasks with a key in the order of their keys (then input order, so that the first of a
+    -- key in the call is met first): two calls that share keys take them in one order, and one
+    -- never waits for a key the other holds while holding one the other waits for (a deadlock).
     FOR e IN
         SELECT u.*
         FROM unnest(_enqueue_each.names, _enqueue_each.payloads, _enqueue_each.queues, _enqueue_each.priorities,
@@ -243,7 +254,7 @@ BEGIN
                     _enqueue_each.unique_fors, _enqueue_each.concurrency_keys, _enqueue_each.timeouts)
              WITH ORDINALITY AS u (name, payload, queue, priority, scheduled_at, max_attempts, unique_key,
                                    unique_for, concurrency_key, timeout, ordinal)
-        ORDER BY u.ordinal
+        ORDER BY u.unique_key COLLATE "C" NULLS LAST, u.ordinal
     LOOP
         earlier := array_position(keys, e.unique_key);
         IF earlier IS NOT NULL THEN
@@ -265,13 +276,15 @@ BEGIN
                 PERFORM pg_notify('taskq', coalesce(e.queue, 'default'));
             END IF;
         END IF;
-        RETURN NEXT;
+        ids[e.ordinal] := id;
+        createds[e.ordinal] := created;
     END LOOP;
+    RETURN QUERY SELECT ids[i], createds[i] FROM generate_series(1, cardinality(ids)) AS i ORDER BY i;
 END;
 $$;
 
 COMMENT ON FUNCTION taskq._enqueue_each(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], text[], interval[], text[], interval[]) IS
-    'Internal: enqueue_many of checked arrays of which some tasks have a unique_key: taskq._enqueue task by task, in input order; a key met earlier in the call answers that task (created false).';
+    'Internal: enqueue_many of checked arrays of which some tasks have a unique_key: taskq._enqueue task by task, in the order of the keys (so that two calls sharing keys cannot deadlock), answered in input order; the first task of a key in the call is the one added, the others answer it (created false).';
 
 DROP FUNCTION taskq.enqueue_many(jsonb);
 

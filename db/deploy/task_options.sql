@@ -5,10 +5,11 @@
 --   unique_key       while a task holding it is live, enqueueing the same key again answers
 --                    that task instead of adding one (1 to 256 characters);
 --   unique_for       how long after the task finished its key stays taken (NULL: it is free
---                    once the task finished);
+--                    once the task finished), at most 100 years;
 --   concurrency_key  tasks of one key run at most the queue's key limit at once (1 to 256
 --                    characters);
---   timeout          how long one attempt may run before the worker cancels it (positive);
+--   timeout          how long one attempt may run before the worker cancels it (more than 0,
+--                    at most 1 year, as a queue's default timeout);
 --   progress         a small JSON value the running handler reports, progress_at when.
 -- task_info shows them after time_to_execute (CREATE OR REPLACE VIEW appends columns only).
 BEGIN;
@@ -23,9 +24,11 @@ ALTER TABLE taskq.tasks
     ADD COLUMN progress jsonb,
     ADD COLUMN progress_at timestamptz,
     ADD CONSTRAINT tasks_unique_key_length CHECK (length(unique_key) BETWEEN 1 AND 256),
-    ADD CONSTRAINT tasks_unique_for_not_negative CHECK (unique_for >= interval '0'),
+    -- bounded, so that every client can hold the value (Python's timedelta ends near 2.7 million
+    -- years: a task whose interval a worker cannot decode would take its whole claim down)
+    ADD CONSTRAINT tasks_unique_for_range CHECK (unique_for BETWEEN interval '0' AND interval '100 years'),
     ADD CONSTRAINT tasks_concurrency_key_length CHECK (length(concurrency_key) BETWEEN 1 AND 256),
-    ADD CONSTRAINT tasks_timeout_positive CHECK (timeout > interval '0');
+    ADD CONSTRAINT tasks_timeout_range CHECK (timeout > interval '0' AND timeout <= interval '1 year');
 
 CREATE OR REPLACE VIEW taskq.task_info AS
 SELECT t.id, t.queue, t.name, t.payload, t.priority, t.status, t.scheduled_at, t.created_at,

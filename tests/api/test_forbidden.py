@@ -9,6 +9,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from api import create_app
+from tests.api.conftest import Client
 from tests.api.test_tasks import problem
 from tests.conftest import PgServer
 
@@ -36,3 +37,26 @@ async def test_a_call_the_role_may_not_make_is_403(database_url: str, pg_server:
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+async def test_a_call_the_database_rolled_back_for_a_concurrent_one_is_503_retry(
+    database_url: str, api: Client
+) -> None:
+    """A deadlock or a serialization failure (SQLSTATE class 40) is the client's to retry: 503
+    with Retry-After, never 500. A trigger raises 40P01 as the deadlock detector would."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(
+            """
+            CREATE FUNCTION public.as_if_deadlocked() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';
+            END $$;
+            CREATE TRIGGER as_if_deadlocked BEFORE INSERT ON taskq.tasks
+                FOR EACH ROW EXECUTE FUNCTION public.as_if_deadlocked();
+            """
+        )
+    response = await api.post("/api/tasks/", json={"name": "x"})
+    answer = problem(response, 503)
+    assert answer["type"] == "urn:taskq:problem:database-busy"
+    assert "retry" in answer["detail"]
+    assert response.headers["retry-after"] == "1"

@@ -83,9 +83,12 @@ BAD_OPTIONS = [
     ({"unique_key": "k" * 257}, "unique_key", "at most 256"),
     ({"concurrency_key": ""}, "concurrency_key", "empty or blank"),
     ({"concurrency_key": "k" * 257}, "concurrency_key", "at most 256"),
-    ({"unique_for": timedelta(seconds=-1)}, "unique_for", "negative"),
-    ({"timeout": timedelta(0)}, "timeout", "positive"),
-    ({"timeout": timedelta(seconds=-5)}, "timeout", "positive"),
+    ({"unique_for": timedelta(seconds=-1)}, "unique_for", "from 0 to 100 years"),
+    # bounded: a worker must be able to decode every interval of the rows it claims
+    ({"unique_for": timedelta(days=36525 + 25)}, "unique_for", "from 0 to 100 years"),
+    ({"timeout": timedelta(0)}, "timeout", "more than 0 and at most 1 year"),
+    ({"timeout": timedelta(seconds=-5)}, "timeout", "more than 0 and at most 1 year"),
+    ({"timeout": timedelta(days=366)}, "timeout", "more than 0 and at most 1 year"),
 ]
 
 
@@ -115,8 +118,24 @@ def test_bad_options_are_refused_by_every_form(
 def test_an_infinite_timeout_is_refused(conn: Conn) -> None:
     if conn.info.server_version < 170000:
         pytest.skip("PostgreSQL has infinite intervals from 17 on")
-    with raises_sqlstate("22023", "positive and finite"):
+    with raises_sqlstate("22023", "more than 0 and at most 1 year"):
         conn.execute("SELECT taskq.enqueue('job', timeout => 'infinity')")
+    with raises_sqlstate("22023", "from 0 to 100 years"):
+        conn.execute("SELECT taskq.enqueue('job', unique_for => 'infinity')")
+
+
+def test_an_interval_too_long_for_a_client_is_refused_even_by_a_direct_write(conn: Conn) -> None:
+    """3,000,000 years is past Python's timedelta: a worker that claimed such a task could not
+    read its batch. The table refuses it too, for a write that bypasses enqueue."""
+    for value in ("'3000000 years'", "'1 year 1 day'"):
+        with raises_sqlstate("23514", "tasks_timeout_range"):
+            conn.execute(
+                f"INSERT INTO taskq.tasks (queue, name, timeout) VALUES ('q', 'job', {value})"
+            )
+    with raises_sqlstate("23514", "tasks_unique_for_range"):
+        conn.execute(
+            "INSERT INTO taskq.tasks (queue, name, unique_for) VALUES ('q', 'job', '3000000 years')"
+        )
 
 
 def test_a_live_key_answers_its_task(conn: Conn, worker_id: UUID) -> None:
@@ -252,6 +271,42 @@ def test_concurrent_enqueues_of_one_key_give_one_task(
     assert answers[0] != finished
     assert one(conn, "SELECT count(*) FROM taskq.tasks WHERE unique_key = 'only'") == 1
     assert one(conn, "SELECT count(*) FROM taskq.tasks") == 2
+
+
+def test_batches_sharing_keys_in_opposite_orders_do_not_deadlock(
+    conn: Conn, database_url: str
+) -> None:
+    """Each batch takes its keys in key order, whatever its input order: two batches of the same
+    keys, one reversed, never hold a key the other waits for while waiting for one it holds."""
+    keys = [f"k{n:04}" for n in range(1500)]
+    results: dict[str, list[tuple[UUID, bool]]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(label: str, order: list[str]) -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as own:
+                own.execute("SET statement_timeout = '60s'")
+                start.wait(timeout=30)
+                results[label] = arrays(own, ["job"] * len(order), keys=order)
+        except BaseException as error:
+            errors.append(error)
+
+    batches = [
+        threading.Thread(target=run, args=("up", keys)),
+        threading.Thread(target=run, args=("down", keys[::-1])),
+    ]
+    for thread in batches:
+        thread.start()
+    for thread in batches:
+        thread.join(timeout=90)
+    assert not errors, errors
+    assert one(conn, "SELECT count(*) FROM taskq.tasks") == len(keys)
+    # each answer in its batch's input order; every key added once over both
+    key_of = dict(conn.execute("SELECT id, unique_key FROM taskq.tasks").fetchall())
+    for label, order in (("up", keys), ("down", keys[::-1])):
+        assert [key_of[task_id] for task_id, _ in results[label]] == order
+    assert sum(created for _, created in results["up"] + results["down"]) == len(keys)
 
 
 def test_the_client_says_which_tasks_are_new(conn: Conn, database_url: str) -> None:
