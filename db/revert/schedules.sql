@@ -2,6 +2,7 @@
 BEGIN;
 
 DROP FUNCTION taskq.run_schedules(timestamptz);
+DROP FUNCTION taskq._run_schedule(taskq.schedules, timestamptz);
 DROP FUNCTION taskq._schedule_grace();
 DROP VIEW taskq.schedule_info;
 DROP FUNCTION taskq.unschedule(text, text);
