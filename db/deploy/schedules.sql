@@ -20,6 +20,8 @@
 --   taskq.unschedule(name, reason) removes a schedule and returns its last row; P0002 for an
 --       unknown name. An admin act: one audit row (action unschedule).
 --   taskq.schedule_info: the schedules with their next run, in UTC and in their zone.
+--   taskq.get_schedule(name) returns the schedule's row of schedule_info; P0002 for an unknown
+--       name.
 --   taskq.run_schedules(now) enqueues the due ticks and returns one row (enqueued, next_run_at):
 --       how many tasks it enqueued, and the earliest next run of all schedules (NULL: none).
 --       Each schedule runs in its own subtransaction: one whose enqueue raises (a stored
@@ -566,6 +568,28 @@ FROM taskq.schedules s;
 COMMENT ON VIEW taskq.schedule_info IS
     'The schedules: what each enqueues (task_name, payload, queue, priority, max_attempts), when (cron in time_zone), its next run in UTC and in its zone (next_run_local), its last tick and task. For taskq_reader.';
 
+CREATE FUNCTION taskq.get_schedule(name text)
+RETURNS taskq.schedule_info
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    info taskq.schedule_info;
+BEGIN
+    SELECT * INTO info FROM taskq.schedule_info i WHERE i.name = get_schedule.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule % does not exist', quote_literal(left(get_schedule.name, 200))
+            USING ERRCODE = 'no_data_found', TABLE = 'schedules';
+    END IF;
+    RETURN info;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.get_schedule(text) IS
+    'The schedule''s row of taskq.schedule_info. P0002 unknown schedule. For taskq_reader.';
+
 -- A tick due longer than this was missed: nothing called run_schedules meanwhile.
 CREATE FUNCTION taskq._schedule_grace() RETURNS interval LANGUAGE sql IMMUTABLE AS $$
     SELECT interval '1 minute'
@@ -682,7 +706,7 @@ GRANT EXECUTE ON FUNCTION
     taskq.run_schedules(timestamptz),
     taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)
 TO taskq_worker;
-GRANT EXECUTE ON FUNCTION taskq.cron_next(text, text, timestamptz) TO taskq_reader;
+GRANT EXECUTE ON FUNCTION taskq.cron_next(text, text, timestamptz), taskq.get_schedule(text) TO taskq_reader;
 GRANT SELECT ON taskq.schedule_info TO taskq_reader;
 GRANT EXECUTE ON FUNCTION
     taskq.schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text, text),

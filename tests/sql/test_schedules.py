@@ -398,3 +398,12 @@ def test_a_failing_schedule_is_skipped_alone_with_a_warning(conn: Conn) -> None:
     conn.execute("UPDATE taskq.schedules SET time_zone = 'UTC' WHERE name = 'c'")
     conn.execute("SELECT taskq.schedule('c', '* * * * * *', task_name => 'job')")
     assert one(conn, "SELECT next_run_at FROM taskq.schedules WHERE name = 'c'") is not None
+
+
+def test_get_schedule_reads_one_and_refuses_an_unknown_name(conn: Conn) -> None:
+    conn.execute("SELECT taskq.schedule('report', '@daily', time_zone => 'Europe/Paris')")
+    row = schedule_row(conn, "SELECT * FROM taskq.get_schedule('report')")
+    assert (row["name"], row["cron"], row["time_zone"]) == ("report", "@daily", "Europe/Paris")
+    assert row["next_run_local"].time().isoformat() == "00:00:00"
+    with raises_sqlstate("P0002", "schedule 'nope' does not exist"):
+        conn.execute("SELECT * FROM taskq.get_schedule('nope')")
