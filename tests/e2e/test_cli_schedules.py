@@ -4,6 +4,9 @@ audit rows' reason and actor, and errors as one line with the exit status of the
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +109,28 @@ def test_errors_are_one_line_with_their_status(
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert cli("schedules", "--json")[1].strip() == "[]"
+
+
+def test_the_readme_commands(cli: Any) -> None:
+    """The shell block of the README's Periodic tasks section, each command in turn."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("From the shell (errors are one line")
+    block = re.search(r"```sh\n(.*?)```", text[start:], re.DOTALL)
+    assert block is not None
+    lines = [
+        shlex.split(line, comments=True)
+        for line in block.group(1).replace("\\\n", " ").splitlines()
+    ]
+    assert [line[:2] for line in lines] == [
+        ["taskq", "schedule"],
+        ["taskq", "schedules"],
+        ["taskq", "unschedule"],
+    ]
+    outputs = []
+    for line in lines:
+        code, out, err = cli(*line[1:])
+        assert (code, err) == (0, ""), (line, err)
+        outputs.append(out)
+    assert outputs[0].startswith("schedule report: 0 7 * * 1-5 in Europe/Paris")
+    assert "report" in outputs[1]
+    assert outputs[2] == "schedule report removed\n"
