@@ -28,6 +28,7 @@ from api.controllers import (
     HealthController,
     LegacyTaskController,
     QueueController,
+    ScheduleController,
     TableHealthController,
     TaskController,
 )
@@ -56,8 +57,9 @@ UTC.
 Lists of tasks leave out `payload` and `result` unless `include` asks for them;
 `GET /api/tasks/{{task_uuid}}` answers the whole task.
 
-Every admin act (pause, resume, cancel, retry, a queue's change) takes an optional `reason` and
-writes a row of the audit trail (`GET /api/audit`) naming the token's holder as its actor.
+Every admin act (pause, resume, cancel, retry, a queue's change, a schedule made or removed) takes
+an optional `reason` and writes a row of the audit trail (`GET /api/audit`) naming the token's
+holder as its actor.
 """
 
 
@@ -92,6 +94,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
         tags=[
             Tag(name="tasks", description="Enqueue and manage tasks"),
             Tag(name="queues", description="Queue settings and counts"),
+            Tag(name="schedules", description="Periodic tasks: cron schedules and their next run"),
             Tag(name="audit", description="The audit trail of admin acts"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
@@ -146,6 +149,7 @@ def create_app(
         route_handlers=[
             TaskController,
             QueueController,
+            ScheduleController,
             AuditController,
             LegacyTaskController,
             HealthController,

@@ -59,6 +59,7 @@ _SOURCES: Final[dict[str, ParamSource]] = {
 _CHOICES: Final = {
     "priority": ", ".join(PRIORITIES),
     "status": ", ".join(STATUSES),
+    "missed": "once, skip",
 }
 _NUL_HINT: Final = "PostgreSQL text and jsonb cannot hold the NUL character (U+0000)"
 # Errors whose message names no field, but whose SQLSTATE can only come from one.
@@ -337,7 +338,7 @@ _EXAMPLES: Final[dict[int, Problem]] = {
 _DESCRIPTIONS: Final = {
     400: "Bad input: the body names the field and the problem",
     401: "Missing or wrong bearer token (only when TASKQ_API_TOKEN is set)",
-    404: "No such task (or queue)",
+    404: "No such task (or queue, or schedule)",
     409: "The task's status does not allow this; the body names the task and its status",
     413: "The request body is too large",
     415: "The body is not declared JSON: send Content-Type: application/json",

@@ -378,6 +378,103 @@ class QueuePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Reason | None = None
 
 
+# -- schedules -----------------------------------------------------------------------------------
+
+TaskName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="the handler that runs the task; default the schedule's name",
+        examples=["send_email"],
+    ),
+]
+Missed = Literal["once", "skip"]
+
+
+class ScheduleOut(msgspec.Struct, kw_only=True):
+    """A schedule (a row of ``taskq.schedule_info``): what it enqueues, when, and its next run."""
+
+    name: str
+    task_name: Annotated[str, Meta(description="the task each tick enqueues")]
+    cron: str
+    time_zone: Annotated[str, Meta(description="the IANA zone the cron is read in")]
+    payload: Annotated[
+        dict[str, Any],
+        Meta(description='the task\'s payload, plus "_schedule": {name, tick, missed}'),
+    ]
+    queue: str
+    priority: Priority
+    max_attempts: int
+    missed: Annotated[
+        Missed, Meta(description="once: one task for ticks missed while nothing ran; skip: none")
+    ]
+    next_run_at: Annotated[
+        Timestamp | None, Meta(description="the next tick, in UTC; null when none is left")
+    ]
+    last_run_at: Annotated[Timestamp | None, Meta(description="the tick of its last task")]
+    last_task_id: UUID | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, row: client.Schedule) -> ScheduleOut:
+        fields = _with_iso_times(row, "next_run_at", "last_run_at", "created_at", "updated_at")
+        return msgspec.convert(fields, cls)
+
+
+class SchedulePut(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A schedule to create or replace. Absent (or null) fields take ``taskq.schedule``'s
+    defaults, also when the schedule exists: a PUT replaces it whole."""
+
+    cron: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=1000,
+            description="5 fields (minute hour day-of-month month day-of-week), 6 with seconds "
+            "first, or @yearly @monthly @weekly @daily @hourly",
+            examples=["0 7 * * 1-5"],
+        ),
+    ]
+    payload: (
+        Annotated[dict[str, Any], Meta(description="a JSON object for the task; default {}")] | None
+    ) = None
+    queue: QueueName | None = None
+    priority: (
+        Annotated[Priority, Meta(description="LOW, MEDIUM or HIGH; default MEDIUM")] | None
+    ) = None
+    time_zone: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=NAME_MAX,
+                description="an IANA time zone the cron is read in; default UTC",
+                examples=["Europe/Paris"],
+            ),
+        ]
+        | None
+    ) = None
+    max_attempts: (
+        Annotated[
+            int,
+            Meta(ge=1, le=INT4_MAX, description="attempts of each task before FAILED; default 3"),
+        ]
+        | None
+    ) = None
+    task_name: TaskName | None = None
+    missed: (
+        Annotated[
+            Missed,
+            Meta(description="once (default): one task for the missed ticks; skip: none"),
+        ]
+        | None
+    ) = None
+    reason: Reason | None = None
+
+
 # -- the audit trail -----------------------------------------------------------------------------
 
 
@@ -530,6 +627,14 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else utc_iso(moment)
 
 
+def _with_iso_times(row: msgspec.Struct, *times: str) -> dict[str, Any]:
+    """The row's fields, the times among them as ISO 8601 strings in UTC."""
+    fields = msgspec.structs.asdict(row)
+    for key in times:
+        fields[key] = _iso(fields[key])
+    return fields
+
+
 class TableHealthOut(msgspec.Struct, kw_only=True):
     """A table of schema taskq: sizes, tuples, last vacuum and analyze (taskq.table_health)."""
 
@@ -553,9 +658,9 @@ class TableHealthOut(msgspec.Struct, kw_only=True):
 
     @classmethod
     def of(cls, row: client.TableHealth) -> TableHealthOut:
-        fields = msgspec.structs.asdict(row)
-        for key in ("last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"):
-            fields[key] = _iso(fields[key])
+        fields = _with_iso_times(
+            row, "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"
+        )
         return cls(**fields)
 
 

@@ -479,6 +479,66 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+SCHEDULE_COLUMNS = (
+    "name",
+    "cron",
+    "time_zone",
+    "next_run_at",
+    "task_name",
+    "queue",
+    "priority",
+    "missed",
+    "last_run_at",
+)
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    schedules = run_call(args, client.list_schedules)
+    text = table(schedules, SCHEDULE_COLUMNS) if schedules else "no schedules"
+    emit(args, schedules, text)
+    return 0
+
+
+def _next_run(schedule: client.Schedule) -> str:
+    if schedule.next_run_at is None:
+        return "no tick left"
+    return f"next run {_cell(schedule.next_run_at)} UTC"
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    payload = parse_payload(args.payload)
+
+    async def call(conn: client.Connection) -> client.Schedule:
+        async with client.acting_as(conn, actor_of(args)):
+            return await client.schedule(
+                conn,
+                args.name,
+                args.cron,
+                payload=payload,
+                queue=args.queue,
+                priority=args.priority,
+                time_zone=args.time_zone,
+                max_attempts=args.max_attempts,
+                task_name=args.task_name,
+                missed=args.missed,
+                reason=args.reason,
+            )
+
+    made = run_call(args, call)
+    emit(args, made, f"schedule {made.name}: {made.cron} in {made.time_zone}, {_next_run(made)}")
+    return 0
+
+
+def cmd_unschedule(args: argparse.Namespace) -> int:
+    async def call(conn: client.Connection) -> client.Schedule:
+        async with client.acting_as(conn, actor_of(args)):
+            return await client.unschedule(conn, args.name, reason=args.reason)
+
+    removed = run_call(args, call)
+    emit(args, removed, f"schedule {removed.name} removed")
+    return 0
+
+
 def add_audit_options(parser: argparse.ArgumentParser) -> None:
     """--reason and --actor: what the audit trail records with an admin command."""
     parser.add_argument("--reason", help="why, recorded in the audit trail (taskq audit)")
@@ -732,6 +792,56 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(handler=cmd_audit)
 
     p = commands.add_parser(
+        "schedules",
+        help="list the periodic tasks with their next run",
+        description="The schedules (taskq.schedule_info) by name, each with its next run in UTC.",
+    )
+    p.set_defaults(handler=cmd_schedules)
+
+    p = commands.add_parser(
+        "schedule",
+        help="create or replace a periodic task",
+        description="Create or replace the schedule NAME (taskq.schedule): a task enqueued at "
+        "each tick of CRON in its time zone. Replacing it keeps its next run when the cron and "
+        "the zone are unchanged; an option left out takes its default.",
+    )
+    p.add_argument("name", help="the schedule's name")
+    p.add_argument(
+        "cron",
+        help="5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or "
+        "@hourly, @daily, @weekly, @monthly, @yearly; quote it",
+    )
+    p.add_argument(
+        "--payload",
+        help="a JSON object for the task (default {}); @FILE reads it from a file, - from "
+        "standard input",
+    )
+    p.add_argument("--queue", default="default", help="default: default")
+    p.add_argument("--priority", choices=PRIORITIES, default="MEDIUM", help="default MEDIUM")
+    p.add_argument(
+        "--time-zone", default="UTC", help="the IANA zone of the cron (Europe/Paris); default UTC"
+    )
+    p.add_argument("--max-attempts", type=int, default=3, help="default 3")
+    p.add_argument("--task-name", help="the task each tick enqueues (default: the name)")
+    p.add_argument(
+        "--missed",
+        choices=("once", "skip"),
+        default="once",
+        help="ticks missed while nothing ran: one task for them (once, the default) or none",
+    )
+    add_audit_options(p)
+    p.set_defaults(handler=cmd_schedule)
+
+    p = commands.add_parser(
+        "unschedule",
+        help="remove a periodic task",
+        description="Remove the schedule NAME (taskq.unschedule); the tasks it enqueued stay.",
+    )
+    p.add_argument("name", help="the schedule's name")
+    add_audit_options(p)
+    p.set_defaults(handler=cmd_unschedule)
+
+    p = commands.add_parser(
         "prune",
         help="remove finished tasks past their queue's retention",
         description="Remove COMPLETED, FAILED and CANCELLED tasks past their queue's retention "
@@ -756,6 +866,9 @@ def add_commands(commands: Any) -> None:
         "queue",
         "audit",
         "health",
+        "schedules",
+        "schedule",
+        "unschedule",
         "prune",
     ):
         parser = commands.choices[sub]

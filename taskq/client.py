@@ -1162,6 +1162,7 @@ SCHEDULE = f"SELECT * FROM taskq.schedule({_SCHEDULE_ARGUMENTS}, reason => %(rea
 DECLARE_SCHEDULE = f"SELECT * FROM taskq.declare_schedule({_SCHEDULE_ARGUMENTS})"
 UNSCHEDULE = "SELECT * FROM taskq.unschedule(%(name)s, reason => %(reason)s)"
 LIST_SCHEDULES = "SELECT * FROM taskq.schedule_info ORDER BY name"
+GET_SCHEDULE = "SELECT * FROM taskq.get_schedule(%(name)s)"
 RUN_SCHEDULES = (
     "SELECT r.enqueued, r.next_run_at,"
     " extract(epoch FROM r.next_run_at - clock_timestamp())::float8 AS seconds_until"
@@ -1212,6 +1213,11 @@ async def unschedule(conn: Connection, name: str, *, reason: str | None = None) 
 
 async def list_schedules(conn: Connection) -> list[Schedule]:
     return [_schedule(row) for row in await _rows(conn, LIST_SCHEDULES, {})]
+
+
+async def get_schedule(conn: Connection, name: str) -> Schedule:
+    """taskq.get_schedule: the schedule's row of schedule_info; NotFound when unknown."""
+    return _schedule((await _rows(conn, GET_SCHEDULE, {"name": name}))[0])
 
 
 async def run_schedules(conn: Connection) -> SchedulesRun:

@@ -1,10 +1,11 @@
-"""One controller per resource: tasks, queues, the audit trail, the older ``/task/...`` routes,
-health."""
+"""One controller per resource: tasks, queues, schedules, the audit trail, the older ``/task/...``
+routes, health."""
 
 from api.controllers.audit import AuditController
 from api.controllers.health import HealthController
 from api.controllers.legacy import LegacyTaskController
 from api.controllers.queues import QueueController
+from api.controllers.schedules import ScheduleController
 from api.controllers.table_health import TableHealthController
 from api.controllers.tasks import TaskController
 
@@ -13,6 +14,7 @@ __all__ = [
     "HealthController",
     "LegacyTaskController",
     "QueueController",
+    "ScheduleController",
     "TableHealthController",
     "TaskController",
 ]

@@ -20,8 +20,16 @@
 --   taskq.unschedule(name, reason) removes a schedule and returns its last row; P0002 for an
 --       unknown name. An admin act: one audit row (action unschedule).
 --   taskq.schedule_info: the schedules with their next run, in UTC and in their zone.
+--   taskq.get_schedule(name) returns the schedule's row of schedule_info; P0002 for an unknown
+--       name.
 --   taskq.run_schedules(now) enqueues the due ticks and returns one row (enqueued, next_run_at):
 --       how many tasks it enqueued, and the earliest next run of all schedules (NULL: none).
+--       Each schedule runs in its own subtransaction: one whose enqueue raises (a stored
+--       argument made invalid since, a queue that refuses it) is rolled back alone, with a
+--       WARNING naming it and the error, and the others are enqueued. Its due ticks are skipped
+--       (next_run_at moves to the first tick after now, NULL when its cron or zone no longer
+--       parses), so it is not retried at once by every caller; its next tick tries again. A
+--       transient error (class 40, 53, 57, 58, XX) still fails the whole call.
 --
 -- Cron: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; each a
 -- list of *, values, ranges a-b, steps */n, a-b/n and a/n (a to the field's end); month names
@@ -453,8 +461,10 @@ BEGIN
     SET task_name = excluded.task_name, cron = excluded.cron, time_zone = excluded.time_zone,
         payload = excluded.payload, queue = excluded.queue, priority = excluded.priority,
         max_attempts = excluded.max_attempts, missed = excluded.missed,
-        -- the same ticks: a tick already due is kept for run_schedules
-        next_run_at = CASE WHEN (s.cron, s.time_zone) = (excluded.cron, excluded.time_zone) THEN s.next_run_at
+        -- the same ticks: a tick already due is kept for run_schedules (NULL, left by a
+        -- run that could not parse it: the next tick from now)
+        next_run_at = CASE WHEN (s.cron, s.time_zone) = (excluded.cron, excluded.time_zone)
+                           THEN coalesce(s.next_run_at, excluded.next_run_at)
                            ELSE excluded.next_run_at END,
         updated_at = clock_timestamp()
     RETURNING s.* INTO changed;
@@ -558,6 +568,28 @@ FROM taskq.schedules s;
 COMMENT ON VIEW taskq.schedule_info IS
     'The schedules: what each enqueues (task_name, payload, queue, priority, max_attempts), when (cron in time_zone), its next run in UTC and in its zone (next_run_local), its last tick and task. For taskq_reader.';
 
+CREATE FUNCTION taskq.get_schedule(name text)
+RETURNS taskq.schedule_info
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+DECLARE
+    info taskq.schedule_info;
+BEGIN
+    SELECT * INTO info FROM taskq.schedule_info i WHERE i.name = get_schedule.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule % does not exist', quote_literal(left(get_schedule.name, 200))
+            USING ERRCODE = 'no_data_found', TABLE = 'schedules';
+    END IF;
+    RETURN info;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq.get_schedule(text) IS
+    'The schedule''s row of taskq.schedule_info. P0002 unknown schedule. For taskq_reader.';
+
 -- A tick due longer than this was missed: nothing called run_schedules meanwhile.
 CREATE FUNCTION taskq._schedule_grace() RETURNS interval LANGUAGE sql IMMUTABLE AS $$
     SELECT interval '1 minute'
@@ -565,6 +597,52 @@ $$;
 
 COMMENT ON FUNCTION taskq._schedule_grace() IS
     'Internal: how late a tick may be found due and still be on time (its own task); a later one is missed.';
+
+CREATE FUNCTION taskq._run_schedule(due taskq.schedules, at timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    fields taskq._cron_fields := taskq._cron_parse(_run_schedule.due.cron);
+    tick timestamptz := _run_schedule.due.next_run_at;
+    missed boolean := _run_schedule.at - tick > taskq._schedule_grace();
+    next_tick timestamptz;
+    task_id uuid;
+    made integer := 0;
+BEGIN
+    IF missed AND due.missed = 'skip' THEN
+        next_tick := taskq._cron_next(fields, due.time_zone, _run_schedule.at);
+    ELSE
+        LOOP
+            task_id := taskq.enqueue(
+                name => due.task_name,
+                payload => due.payload || jsonb_build_object('_schedule', jsonb_build_object(
+                    'name', due.name,
+                    'tick', to_char(tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                    'missed', missed)),
+                priority => due.priority,
+                scheduled_at => tick,
+                queue => due.queue,
+                max_attempts => due.max_attempts);
+            made := made + 1;
+            -- a missed tick's task stands for every tick up to now
+            next_tick := taskq._cron_next(fields, due.time_zone, CASE WHEN missed THEN _run_schedule.at ELSE tick END);
+            EXIT WHEN next_tick IS NULL OR next_tick > _run_schedule.at;
+            tick := next_tick;
+        END LOOP;
+    END IF;
+    UPDATE taskq.schedules s
+    SET next_run_at = next_tick,
+        last_run_at = CASE WHEN task_id IS NULL THEN s.last_run_at ELSE tick END,
+        last_task_id = coalesce(task_id, s.last_task_id)
+    WHERE s.name = due.name;
+    RETURN made;
+END;
+$$;
+
+COMMENT ON FUNCTION taskq._run_schedule(taskq.schedules, timestamptz) IS
+    'Internal: enqueues the ticks of one due schedule (locked by the caller) up to at, or none for missed ticks of a skip schedule, and moves its next_run_at on; returns how many tasks it enqueued.';
 
 CREATE FUNCTION taskq.run_schedules(now timestamptz DEFAULT NULL)
 RETURNS TABLE (enqueued integer, next_run_at timestamptz)
@@ -576,12 +654,10 @@ AS $$
 DECLARE
     at timestamptz := coalesce(run_schedules.now, clock_timestamp());
     due taskq.schedules;
-    fields taskq._cron_fields;
-    tick timestamptz;
     next_tick timestamptz;
-    missed boolean;
-    task_id uuid;
     made integer := 0;
+    failure text;
+    failure_state text;
 BEGIN
     -- One schedule at a time, locked: a concurrent call skips it and takes another, or finds
     -- it no longer due once this transaction has moved its next_run_at on. So each tick is
@@ -593,49 +669,44 @@ BEGIN
         LIMIT 1
         FOR UPDATE SKIP LOCKED;
         EXIT WHEN NOT FOUND;
-        fields := taskq._cron_parse(due.cron);
-        tick := due.next_run_at;
-        missed := at - tick > taskq._schedule_grace();
-        task_id := NULL;
-        IF missed AND due.missed = 'skip' THEN
-            next_tick := taskq._cron_next(fields, due.time_zone, at);
-        ELSE
-            LOOP
-                task_id := taskq.enqueue(
-                    name => due.task_name,
-                    payload => due.payload || jsonb_build_object('_schedule', jsonb_build_object(
-                        'name', due.name,
-                        'tick', to_char(tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                        'missed', missed)),
-                    priority => due.priority,
-                    scheduled_at => tick,
-                    queue => due.queue,
-                    max_attempts => due.max_attempts);
-                made := made + 1;
-                -- a missed tick's task stands for every tick up to now
-                next_tick := taskq._cron_next(fields, due.time_zone, CASE WHEN missed THEN at ELSE tick END);
-                EXIT WHEN next_tick IS NULL OR next_tick > at;
-                tick := next_tick;
-            END LOOP;
-        END IF;
-        UPDATE taskq.schedules s
-        SET next_run_at = next_tick,
-            last_run_at = CASE WHEN task_id IS NULL THEN s.last_run_at ELSE tick END,
-            last_task_id = coalesce(task_id, s.last_task_id)
-        WHERE s.name = due.name;
+        -- A subtransaction per schedule: one whose enqueue raises (its stored arguments no
+        -- longer valid) is rolled back alone, and the others are still enqueued.
+        BEGIN
+            made := made + taskq._run_schedule(due, at);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT, failure_state = RETURNED_SQLSTATE;
+            -- A transient failure (a deadlock, a serialization failure, resources, a shutdown)
+            -- fails the whole call, as before: its ticks stay due for the next call.
+            IF left(failure_state, 2) IN ('40', '53', '57', '58', 'XX') THEN
+                RAISE;
+            END IF;
+            -- Its due ticks are skipped: next_run_at moves past now, so that the schedule is
+            -- not tried again at once, by this loop or by every worker's next turn; the next
+            -- tick tries again. No next tick (a cron or zone that no longer parses): NULL.
+            BEGIN
+                next_tick := taskq._cron_next(taskq._cron_parse(due.cron), due.time_zone, at);
+            EXCEPTION WHEN OTHERS THEN
+                next_tick := NULL;
+            END;
+            UPDATE taskq.schedules s SET next_run_at = next_tick WHERE s.name = due.name;
+            RAISE WARNING 'schedule % was not run: % (SQLSTATE %)', quote_literal(due.name), failure, failure_state
+                USING DETAIL = format('its ticks due from %s to %s are skipped; its next run is %s',
+                                      due.next_run_at, at, coalesce(next_tick::text, 'none')),
+                      HINT = 'fix the schedule with taskq.schedule (or what it enqueues into), or remove it with taskq.unschedule';
+        END;
     END LOOP;
     RETURN QUERY SELECT made, (SELECT min(s.next_run_at) FROM taskq.schedules s);
 END;
 $$;
 
 COMMENT ON FUNCTION taskq.run_schedules(timestamptz) IS
-    'Enqueues the due ticks of every schedule, each once however many callers run at the same time (rows locked FOR UPDATE SKIP LOCKED, next_run_at moved on in the same transaction); a tick missed (due over a minute) is folded with the later ones into one task (missed once) or skipped (missed skip). Returns how many tasks it enqueued and the earliest next run. now (default the clock) is for tests. For taskq_worker.';
+    'Enqueues the due ticks of every schedule, each once however many callers run at the same time (rows locked FOR UPDATE SKIP LOCKED, next_run_at moved on in the same transaction); a tick missed (due over a minute) is folded with the later ones into one task (missed once) or skipped (missed skip). A schedule whose enqueue raises is rolled back alone, with a WARNING naming it, and its due ticks skipped (next_run_at moves past now); the others still run. Returns how many tasks it enqueued and the earliest next run. now (default the clock) is for tests. For taskq_worker.';
 
 GRANT EXECUTE ON FUNCTION
     taskq.run_schedules(timestamptz),
     taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)
 TO taskq_worker;
-GRANT EXECUTE ON FUNCTION taskq.cron_next(text, text, timestamptz) TO taskq_reader;
+GRANT EXECUTE ON FUNCTION taskq.cron_next(text, text, timestamptz), taskq.get_schedule(text) TO taskq_reader;
 GRANT SELECT ON taskq.schedule_info TO taskq_reader;
 GRANT EXECUTE ON FUNCTION
     taskq.schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text, text),

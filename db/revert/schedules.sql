@@ -2,7 +2,9 @@
 BEGIN;
 
 DROP FUNCTION taskq.run_schedules(timestamptz);
+DROP FUNCTION taskq._run_schedule(taskq.schedules, timestamptz);
 DROP FUNCTION taskq._schedule_grace();
+DROP FUNCTION taskq.get_schedule(text);
 DROP VIEW taskq.schedule_info;
 DROP FUNCTION taskq.unschedule(text, text);
 DROP FUNCTION taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text);

@@ -20,10 +20,15 @@ MAX_EXAMPLES = 60
 # Operations that take no input have no schema-breaking request to make.
 NO_INPUT = {
     ("get", "/api/queues"),
+    ("get", "/api/schedules"),
     ("get", "/health"),
     ("get", "/api/health/tables"),
     ("get", "/task/create"),
 }
+# Fields whose valid values no schema can state: a cron expression's values, ranges and
+# whether it ever matches, and which time zones the server knows. A schema-valid body may be
+# 400 for them, and only for them.
+UNSTATABLE = {("put", "/api/schedules/{name}"): {"cron", "time_zone"}}
 CASES = [
     pytest.param(method, path, mode, id=f"{method.upper()} {path} {mode.value}")
     for method, path in sorted(ROUTES)
@@ -57,7 +62,17 @@ def test_operation_conforms_to_its_schema(
         database=None,
     )
     def check(case: Any) -> None:
-        response = case.call_and_validate(timeout=10)
+        unstatable = UNSTATABLE.get((method, path), set())
+        if mode is GenerationMode.POSITIVE and unstatable:
+            response = case.call_and_validate(
+                timeout=10, excluded_checks=[schemathesis.checks.positive_data_acceptance]
+            )
+            if response.status_code == 400:
+                named = {p["name"] for p in response.json().get("invalid_params") or []}
+                assert named, response.text
+                assert named <= unstatable, response.text
+        else:
+            response = case.call_and_validate(timeout=10)
         calls.append(response.status_code)
 
     check()

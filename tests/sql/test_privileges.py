@@ -72,6 +72,7 @@ READER = {
     # the view taskq.cleanup_holders calls it; EXECUTE is checked against the view's reader
     "taskq._cleanup_holders()",
     "taskq.cron_next(text, text, timestamptz)",
+    "taskq.get_schedule(text)",
 }
 ADMIN = {
     "taskq.pause(uuid, text)",

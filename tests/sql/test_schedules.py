@@ -350,3 +350,60 @@ def test_cron_next_is_fast_for_a_far_tick(conn: Conn) -> None:
     for _ in range(20):
         cron_next(conn, "0 0 29 2 *", "2097-03-01T00:00:00+00:00")
         cron_next(conn, "0 0 29 2 mon", "2097-03-01T00:00:00+00:00")
+
+
+def test_a_failing_schedule_is_skipped_alone_with_a_warning(conn: Conn) -> None:
+    """One schedule whose stored arguments became invalid is rolled back alone: the others are
+    enqueued, a WARNING names it and the error, and its due ticks are skipped (next_run_at past
+    now, not retried at once); once fixed, its next tick runs."""
+    for name in ("a", "b", "c"):
+        conn.execute("SELECT taskq.schedule(%s, '* * * * * *', task_name => 'job')", (name,))
+    first = one(conn, "SELECT max(next_run_at) FROM taskq.schedules")
+    conn.execute("UPDATE taskq.schedules SET next_run_at = %s", (first,))
+    conn.execute("UPDATE taskq.schedules SET task_name = ' ' WHERE name = 'b'")
+    conn.execute("UPDATE taskq.schedules SET time_zone = 'Mars/Olympus' WHERE name = 'c'")
+    conn.execute("SELECT taskq.schedule('d', '* * * * * *', task_name => 'other')")
+    conn.execute("UPDATE taskq.schedules SET next_run_at = %s WHERE name = 'd'", (first,))
+    warnings: list[tuple[str | None, str | None, str | None]] = []
+    conn.add_notice_handler(
+        lambda d: warnings.append((d.severity_nonlocalized, d.message_primary, d.message_detail))
+    )
+    now = first + timedelta(seconds=2)
+    assert run(conn, now) == (6, now + timedelta(seconds=1))  # a and d, three ticks each
+    assert [(t["name"], t["payload"]["_schedule"]["name"]) for t in tasks(conn)] == [
+        ("job", "a"),
+        ("other", "d"),
+    ] * 3
+    assert [(w[0], w[1]) for w in sorted(warnings)] == [
+        (
+            "WARNING",
+            "schedule 'b' was not run: name must not be empty or blank, not ' ' (SQLSTATE 22023)",
+        ),
+        (
+            "WARNING",
+            "schedule 'c' was not run: time zone \"Mars/Olympus\" not recognized (SQLSTATE 22023)",
+        ),
+    ]
+    assert all("are skipped" in (w[2] or "") for w in warnings)
+    rows = dict(conn.execute("SELECT name, next_run_at FROM taskq.schedules").fetchall())
+    # b's ticks up to now are skipped; c's zone no longer parses: no next run
+    later = now + timedelta(seconds=1)
+    assert rows == {"a": later, "b": later, "c": None, "d": later}
+    assert one(conn, "SELECT last_run_at FROM taskq.schedules WHERE name = 'b'") is None
+    # b fixed (the same ticks: its next run is kept) runs at its next tick with the others
+    conn.execute("SELECT taskq.schedule('b', '* * * * * *', task_name => 'job')")
+    assert run(conn, later)[0] == 3
+    assert len(warnings) == 2  # c, with no next run, is not tried again
+    # c's zone known again: replacing it with the same cron and zone gives it a next run
+    conn.execute("UPDATE taskq.schedules SET time_zone = 'UTC' WHERE name = 'c'")
+    conn.execute("SELECT taskq.schedule('c', '* * * * * *', task_name => 'job')")
+    assert one(conn, "SELECT next_run_at FROM taskq.schedules WHERE name = 'c'") is not None
+
+
+def test_get_schedule_reads_one_and_refuses_an_unknown_name(conn: Conn) -> None:
+    conn.execute("SELECT taskq.schedule('report', '@daily', time_zone => 'Europe/Paris')")
+    row = schedule_row(conn, "SELECT * FROM taskq.get_schedule('report')")
+    assert (row["name"], row["cron"], row["time_zone"]) == ("report", "@daily", "Europe/Paris")
+    assert row["next_run_local"].time().isoformat() == "00:00:00"
+    with raises_sqlstate("P0002", "schedule 'nope' does not exist"):
+        conn.execute("SELECT * FROM taskq.get_schedule('nope')")
