@@ -22,14 +22,17 @@
 --   taskq.schedule_info: the schedules with their next run, in UTC and in their zone.
 --   taskq.get_schedule(name) returns the schedule's row of schedule_info; P0002 for an unknown
 --       name.
---   taskq.run_schedules(now) enqueues the due ticks and returns one row (enqueued, next_run_at):
+--   taskq.run_schedules() enqueues the ticks due by the database clock and returns one row
+--       (enqueued, next_run_at):
 --       how many tasks it enqueued, and the earliest next run of all schedules (NULL: none).
 --       Each schedule runs in its own subtransaction: one whose enqueue raises (a stored
 --       argument made invalid since, a queue that refuses it) is rolled back alone, with a
 --       WARNING naming it and the error, and the others are enqueued. Its due ticks are skipped
 --       (next_run_at moves to the first tick after now, NULL when its cron or zone no longer
 --       parses), so it is not retried at once by every caller; its next tick tries again. A
---       transient error (class 40, 53, 57, 58, XX) still fails the whole call.
+--       transient error (class 40, 53, 57, 58, XX) still fails the whole call. Its body is
+--       taskq._run_schedules(at), the owner's only: a caller that could pass the moment could
+--       move every schedule's clock (infinity stops them all).
 --
 -- Cron: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; each a
 -- list of *, values, ranges a-b, steps */n, a-b/n and a/n (a to the field's end); month names
@@ -644,15 +647,12 @@ $$;
 COMMENT ON FUNCTION taskq._run_schedule(taskq.schedules, timestamptz) IS
     'Internal: enqueues the ticks of one due schedule (locked by the caller) up to at, or none for missed ticks of a skip schedule, and moves its next_run_at on; returns how many tasks it enqueued.';
 
-CREATE FUNCTION taskq.run_schedules(now timestamptz DEFAULT NULL)
+CREATE FUNCTION taskq._run_schedules(at timestamptz)
 RETURNS TABLE (enqueued integer, next_run_at timestamptz)
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
-SET search_path = taskq, pg_temp
 AS $$
 DECLARE
-    at timestamptz := coalesce(run_schedules.now, clock_timestamp());
     due taskq.schedules;
     next_tick timestamptz;
     made integer := 0;
@@ -664,7 +664,7 @@ BEGIN
     -- enqueued once, in the transaction that moves past it.
     LOOP
         SELECT s.* INTO due FROM taskq.schedules s
-        WHERE s.next_run_at <= at
+        WHERE s.next_run_at <= _run_schedules.at
         ORDER BY s.next_run_at
         LIMIT 1
         FOR UPDATE SKIP LOCKED;
@@ -699,11 +699,25 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION taskq.run_schedules(timestamptz) IS
-    'Enqueues the due ticks of every schedule, each once however many callers run at the same time (rows locked FOR UPDATE SKIP LOCKED, next_run_at moved on in the same transaction); a tick missed (due over a minute) is folded with the later ones into one task (missed once) or skipped (missed skip). A schedule whose enqueue raises is rolled back alone, with a WARNING naming it, and its due ticks skipped (next_run_at moves past now); the others still run. Returns how many tasks it enqueued and the earliest next run. now (default the clock) is for tests. For taskq_worker.';
+COMMENT ON FUNCTION taskq._run_schedules(timestamptz) IS
+    'Internal: run_schedules as of the moment at, for tests that move the clock; the owner''s only, as a caller''s clock would move every schedule (infinity: all of them for ever).';
+
+-- No moment from the caller: a role that may run the schedules may not move their clock.
+CREATE FUNCTION taskq.run_schedules()
+RETURNS TABLE (enqueued integer, next_run_at timestamptz)
+LANGUAGE sql
+VOLATILE
+SECURITY DEFINER
+SET search_path = taskq, pg_temp
+AS $$
+    SELECT r.enqueued, r.next_run_at FROM taskq._run_schedules(clock_timestamp()) r
+$$;
+
+COMMENT ON FUNCTION taskq.run_schedules() IS
+    'Enqueues the due ticks of every schedule, each once however many callers run at the same time (rows locked FOR UPDATE SKIP LOCKED, next_run_at moved on in the same transaction); a tick missed (due over a minute) is folded with the later ones into one task (missed once) or skipped (missed skip). A schedule whose enqueue raises is rolled back alone, with a WARNING naming it, and its due ticks skipped (next_run_at moves past now); the others still run. Returns how many tasks it enqueued and the earliest next run, by the database clock. For taskq_worker.';
 
 GRANT EXECUTE ON FUNCTION
-    taskq.run_schedules(timestamptz),
+    taskq.run_schedules(),
     taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)
 TO taskq_worker;
 GRANT EXECUTE ON FUNCTION taskq.cron_next(text, text, timestamptz), taskq.get_schedule(text) TO taskq_reader;

@@ -1,7 +1,10 @@
 -- Revert taskq:schedules from pg
 BEGIN;
 
-DROP FUNCTION taskq.run_schedules(timestamptz);
+SET LOCAL ROLE taskq_owner;
+
+DROP FUNCTION taskq.run_schedules();
+DROP FUNCTION taskq._run_schedules(timestamptz);
 DROP FUNCTION taskq._run_schedule(taskq.schedules, timestamptz);
 DROP FUNCTION taskq._schedule_grace();
 DROP FUNCTION taskq.get_schedule(text);

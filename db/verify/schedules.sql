@@ -8,4 +8,4 @@ SELECT pg_catalog.has_function_privilege('taskq.schedule(text, text, jsonb, text
 SELECT pg_catalog.has_function_privilege('taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.unschedule(text, text)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.get_schedule(text)', 'execute');
-SELECT pg_catalog.has_function_privilege('taskq.run_schedules(timestamptz)', 'execute');
+SELECT pg_catalog.has_function_privilege('taskq.run_schedules()', 'execute');

@@ -200,6 +200,16 @@ async def test_the_size_limit_comes_before_the_content_type(api: Client) -> None
     problem(await api.post("/api/tasks/", content=big, headers={"Content-Type": "text/plain"}), 413)
 
 
+async def test_a_schedule_body_not_declared_json_is_415(api: Client) -> None:
+    response = await api.put(
+        "/api/schedules/nightly",
+        content=b'{"cron": "0 3 * * *"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    problem(response, 415)
+    assert (await api.get("/api/schedules/nightly")).status_code == 404
+
+
 async def test_routes_without_a_body_ignore_its_content_type(api: Client) -> None:
     response = await api.post(
         f"/api/tasks/{MISSING}/retry", content=b"hello", headers={"Content-Type": "text/plain"}
@@ -215,7 +225,11 @@ async def test_the_openapi_schema_documents_415_on_the_routes_with_a_body(api: C
         for method, operation in item.items()
         if "requestBody" in operation
     }
-    assert with_body == {("/api/tasks", "post"), ("/api/queues/{name}", "patch")}
+    assert with_body == {
+        ("/api/tasks", "post"),
+        ("/api/queues/{name}", "patch"),
+        ("/api/schedules/{name}", "put"),
+    }
     for path, method in with_body:
         responses = schema["paths"][path][method]["responses"]
         assert "application/problem+json" in responses["415"]["content"]

@@ -56,7 +56,7 @@ WORKER = {
     "taskq.rescue_expired()",
     "taskq.next_due(text[])",
     "taskq.maintain(integer)",
-    "taskq.run_schedules(timestamptz)",
+    "taskq.run_schedules()",
     # the worker declares the schedules of its handlers (@task(cron=...)) when it starts
     "taskq.declare_schedule(text, text, jsonb, text, taskq.priority, text, integer, text, text)",
     "taskq.held_claims(uuid)",

@@ -263,7 +263,7 @@ def every_second(conn: Conn, **settings: Any) -> datetime:
 
 
 def run(conn: Conn, now: datetime) -> tuple[int, datetime]:
-    row = conn.execute("SELECT * FROM taskq.run_schedules(%s)", (now,)).fetchone()
+    row = conn.execute("SELECT * FROM taskq._run_schedules(%s)", (now,)).fetchone()
     assert row is not None
     return row[0], row[1]
 
