@@ -9,6 +9,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -99,7 +100,14 @@ class TaskController(Controller):
         "or 200 with the task that holds its `unique_key` (`created` false). A `scheduled_at` "
         "without an offset is read as UTC. Works with and without the trailing slash.",
         status_code=HTTP_201_CREATED,
-        responses=problem_responses(400, 401, 413, 415, 503),
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=TaskCreatedOut,
+                description="The task that holds the body's unique_key; nothing was added",
+                generate_examples=False,
+            ),
+            **problem_responses(400, 401, 413, 415, 503),
+        },
     )
     async def create_task(
         self,

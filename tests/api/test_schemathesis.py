@@ -28,7 +28,15 @@ NO_INPUT = {
 # Fields whose valid values no schema can state: a cron expression's values, ranges and
 # whether it ever matches, and which time zones the server knows. A schema-valid body may be
 # 400 for them, and only for them.
-UNSTATABLE = {("put", "/api/schedules/{name}"): {"cron", "time_zone"}}
+# Durations likewise: an OpenAPI "duration" string may count years and months, which a
+# duration of fixed length cannot, and no schema bounds its length (a timeout at most 1 year,
+# unique_for at most 100 years); nor the least rate, which depends on its period (at least
+# one task a year).
+UNSTATABLE = {
+    ("put", "/api/schedules/{name}"): {"cron", "time_zone"},
+    ("post", "/api/tasks"): {"unique_for", "timeout"},
+    ("patch", "/api/queues/{name}"): {"rate"},
+}
 CASES = [
     pytest.param(method, path, mode, id=f"{method.upper()} {path} {mode.value}")
     for method, path in sorted(ROUTES)

@@ -191,7 +191,7 @@ def test_enqueue_many_other_bad_values_are_class_22(conn: Conn) -> None:
     [task_id] = [
         r[0]
         for r in conn.execute(
-            "SELECT taskq.enqueue_many(%s)",
+            "SELECT id FROM taskq.enqueue_many(%s)",
             (
                 Jsonb(
                     [
