@@ -215,12 +215,21 @@ class TaskOut(TaskItemOut, kw_only=True):
     progress_at: Annotated[
         Timestamp | None, Meta(description="when the progress was stored; null when none")
     ] = None
+    errors: Annotated[
+        list[dict[str, Any]],
+        Meta(
+            description="every failed attempt, oldest first: {attempt, at, error} (the error "
+            "text the worker reported, a traceback for an exception)",
+            examples=[[{"attempt": 1, "at": "2030-01-01T10:00:00+00:00", "error": "boom"}]],
+        ),
+    ] = []
 
     @classmethod
     def of(cls, task: client.TaskSummary) -> Self:
         out = super().of(task)
         out.progress = task.progress
         out.progress_at = None if task.progress_at is None else utc_iso(task.progress_at)
+        out.errors = task.errors
         return out
 
 
