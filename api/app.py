@@ -32,6 +32,7 @@ from api.controllers import (
     TableHealthController,
     TaskController,
 )
+from api.dashboard import dashboard_router
 from api.deps import Database, provide_actor, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import ClosedStructSchemaPlugin
@@ -155,6 +156,7 @@ def create_app(
             HealthController,
             TableHealthController,
             assets,
+            dashboard_router(),
         ],
         lifespan=[open_pool],
         before_request=check_body,
