@@ -272,7 +272,7 @@ def test_the_queues_page_shows_the_counts_of_queue_stats(dashboard: Dashboard, s
     assert (emails["key_concurrency"], reports["key_concurrency"]) == ("1", "—")
     assert (emails["rate_limit"], reports["rate_limit"]) == ("100 per 60 s, burst 10", "—")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1400, "height": 240})
+    page.set_viewport_size({"width": 1500, "height": 240})
     page.screenshot(path=str(ARTIFACTS / "dashboard-queues.png"), full_page=True)
     assert (ARTIFACTS / "dashboard-queues.png").stat().st_size > 1000
     assert dashboard.errors == []
