@@ -31,6 +31,8 @@ from api.controllers import (
     ScheduleController,
     TableHealthController,
     TaskController,
+    ThroughputController,
+    WorkerController,
 )
 from api.deps import Database, provide_actor, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
@@ -96,6 +98,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
             Tag(name="queues", description="Queue settings and counts"),
             Tag(name="schedules", description="Periodic tasks: cron schedules and their next run"),
             Tag(name="audit", description="The audit trail of admin acts"),
+            Tag(name="workers", description="The registered workers, alive or presumed dead"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
         ],
@@ -151,6 +154,8 @@ def create_app(
             QueueController,
             ScheduleController,
             AuditController,
+            WorkerController,
+            ThroughputController,
             LegacyTaskController,
             HealthController,
             TableHealthController,
