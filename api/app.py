@@ -31,6 +31,8 @@ from api.controllers import (
     ScheduleController,
     TableHealthController,
     TaskController,
+    ThroughputController,
+    WorkerController,
 )
 from api.dashboard import dashboard_router
 from api.deps import Database, provide_actor, provide_connection, provide_database
@@ -97,6 +99,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
             Tag(name="queues", description="Queue settings and counts"),
             Tag(name="schedules", description="Periodic tasks: cron schedules and their next run"),
             Tag(name="audit", description="The audit trail of admin acts"),
+            Tag(name="workers", description="The registered workers, alive or presumed dead"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
         ],
@@ -152,6 +155,8 @@ def create_app(
             QueueController,
             ScheduleController,
             AuditController,
+            WorkerController,
+            ThroughputController,
             LegacyTaskController,
             HealthController,
             TableHealthController,

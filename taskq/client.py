@@ -432,6 +432,8 @@ QUEUE_STATS = "SELECT * FROM taskq.queue_stats ORDER BY queue"
 GET_QUEUE_STATS = "SELECT * FROM taskq.get_queue_stats(%(queue)s)"
 TABLE_HEALTH = "SELECT * FROM taskq.table_health"
 CLEANUP_HOLDERS = "SELECT * FROM taskq.cleanup_holders"
+LIST_WORKERS = "SELECT * FROM taskq.worker_info ORDER BY name, started_at, id"
+THROUGHPUT = "SELECT * FROM taskq.throughput(%(bucket)s, %(buckets)s)"
 LISTEN = "LISTEN {channel}"
 
 # NOTIFY channels of the SQL side: the queue name on NOTIFY_CHANNEL whenever a queue may have
@@ -1104,6 +1106,49 @@ async def queue_stats(conn: Connection) -> list[QueueStats]:
 async def get_queue_stats(conn: Connection, queue: str) -> QueueStats:
     """The queue's row of taskq.queue_stats; NotFound when the queue does not exist."""
     return _queue_stats((await _rows(conn, GET_QUEUE_STATS, {"queue": queue}))[0])
+
+
+class WorkerInfo(msgspec.Struct, kw_only=True):
+    """A row of taskq.worker_info: a registered worker, its running tasks, and whether its last
+    heartbeat is within its lease (alive) or older (presumed dead)."""
+
+    id: UUID
+    name: str
+    host: str | None
+    pid: int | None
+    queues: list[str] | None
+    task_names: list[str] | None
+    started_at: datetime
+    heartbeat_at: datetime
+    lease: timedelta
+    running: int
+    alive: bool
+
+
+class Throughput(msgspec.Struct, kw_only=True):
+    """A row of taskq.throughput: the tasks of a queue that finished in [bucket_start,
+    bucket_end), by outcome."""
+
+    queue: str
+    bucket_start: datetime
+    bucket_end: datetime
+    completed: int
+    failed: int
+    cancelled: int
+
+
+async def list_workers(conn: Connection) -> list[WorkerInfo]:
+    """The taskq.worker_info rows, by name then start."""
+    return [msgspec.convert(row, WorkerInfo) for row in await _rows(conn, LIST_WORKERS, {})]
+
+
+async def throughput(
+    conn: Connection, bucket: timedelta = timedelta(minutes=1), buckets: int = 30
+) -> list[Throughput]:
+    """taskq.throughput: per queue, the tasks finished in each of the last `buckets` stretches of
+    `bucket`, oldest first; InvalidArgument unless 1 s <= bucket <= 1 day, 1 <= buckets <= 1440."""
+    rows = await _rows(conn, THROUGHPUT, {"bucket": bucket, "buckets": buckets})
+    return [msgspec.convert(row, Throughput) for row in rows]
 
 
 async def table_health(conn: Connection) -> list[TableHealth]:

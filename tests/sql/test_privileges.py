@@ -73,6 +73,7 @@ READER = {
     "taskq._cleanup_holders()",
     "taskq.cron_next(text, text, timestamptz)",
     "taskq.get_schedule(text)",
+    "taskq.throughput(interval, integer)",
 }
 ADMIN = {
     "taskq.pause(uuid, text)",
@@ -109,6 +110,7 @@ VIEWS = {
     "taskq.table_health",
     "taskq.cleanup_holders",
     "taskq.schedule_info",
+    "taskq.worker_info",
 }
 VIEW_READERS = {"taskq_reader", "taskq_admin"}
 TABLES = (
