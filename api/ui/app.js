@@ -175,60 +175,38 @@ function statusCell(status) {
 
 // -- the throughput sparkline ------------------------------------------------------------------
 
-// Stacked bars of the tasks a queue finished per minute (completed, failed, cancelled), the last
-// SPARK_MINUTES minutes; rows are GET /api/throughput's (queue, bucket_start, completed, failed,
-// cancelled), one per queue and minute that had any.
-function sparkline(rows, end) {
+// Stacked bars of the tasks a queue finished per minute (completed, failed, cancelled) over the
+// last SPARK_MINUTES minutes: its rows of GET /api/throughput, one per minute, oldest first,
+// the last ending now (a minute with none is a row of zeros).
+function sparkline(rows) {
   const width = 120;
   const height = 24;
-  const bar = width / SPARK_MINUTES;
-  const start = end - (SPARK_MINUTES - 1) * 60_000;
-  const buckets = new Map();
-  for (const row of rows) {
-    const at = Date.parse(row.bucket_start);
-    if (Number.isNaN(at) || at < start || at > end) continue;
-    const key = Math.floor((at - start) / 60_000);
-    const sum = buckets.get(key) || { completed: 0, failed: 0, cancelled: 0 };
-    sum.completed += Number(row.completed) || 0;
-    sum.failed += Number(row.failed) || 0;
-    sum.cancelled += Number(row.cancelled) || 0;
-    buckets.set(key, sum);
-  }
-  let peak = 1;
-  let total = 0;
-  for (const sum of buckets.values()) {
-    const finished = sum.completed + sum.failed + sum.cancelled;
-    peak = Math.max(peak, finished);
-    total += finished;
-  }
+  const ordered = [...rows].sort((a, b) => Date.parse(a.bucket_start) - Date.parse(b.bucket_start));
+  const bar = width / Math.max(ordered.length, 1);
+  const finished = (row) => row.completed + row.failed + row.cancelled;
+  const peak = Math.max(1, ...ordered.map(finished));
+  const total = ordered.reduce((sum, row) => sum + finished(row), 0);
+  const summary = `${total} finished in the last ${SPARK_MINUTES} minutes`;
   const chart = svg("svg", {
     class: "spark",
     width,
     height,
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
-    "aria-label": `${total} finished in the last ${SPARK_MINUTES} minutes`,
+    "aria-label": summary,
   });
-  chart.append(svg("title", {}, `${total} finished in the last ${SPARK_MINUTES} minutes (peak ${peak}/min)`));
+  chart.append(svg("title", {}, `${summary} (at most ${peak} in a minute)`));
   chart.append(svg("line", { class: "base", x1: 0, y1: height - 0.5, x2: width, y2: height - 0.5 }));
-  for (const [key, sum] of buckets) {
+  ordered.forEach((row, i) => {
     let y = height;
     for (const outcome of ["completed", "failed", "cancelled"]) {
-      const h = (sum[outcome] / peak) * (height - 2);
-      if (h <= 0) continue;
+      const h = (row[outcome] / peak) * (height - 2);
+      if (!(h > 0)) continue;
       y -= h;
-      chart.append(
-        svg("rect", { class: outcome, x: key * bar + 0.5, y, width: Math.max(bar - 1, 1), height: h }),
-      );
+      chart.append(svg("rect", { class: outcome, x: i * bar + 0.5, y, width: Math.max(bar - 1, 1), height: h }));
     }
-  }
+  });
   return chart;
-}
-
-function throughputRows(answer) {
-  if (Array.isArray(answer)) return answer;
-  if (answer && Array.isArray(answer.items)) return answer.items;
-  return null;
 }
 
 // -- the confirm dialog ------------------------------------------------------------------------
@@ -296,14 +274,10 @@ function queuesView() {
   return {
     title: "Queues",
     async load() {
-      const [queues, throughput] = await Promise.all([
+      const [queues, rows] = await Promise.all([
         api("/api/queues"),
-        optional("/api/throughput"),
+        optional("/api/throughput", { query: { bucket: 60, buckets: SPARK_MINUTES } }),
       ]);
-      const rows = throughputRows(throughput);
-      const now = Math.floor(Date.now() / 60_000) * 60_000;
-      const latest = (rows || []).reduce((m, row) => Math.max(m, Date.parse(row.bucket_start) || 0), 0);
-      const end = Math.max(now, latest);
       if (queues.length === 0) {
         return el("p", { class: "note" }, "No queue yet: a queue is made by its first task or setting.");
       }
@@ -333,7 +307,7 @@ function queuesView() {
             {},
             rows === null
               ? "—"
-              : sparkline(rows.filter((row) => row.queue === queue.queue), end),
+              : sparkline(rows.filter((row) => row.queue === queue.queue)),
           ),
           el("td", { "data-field": "paused" }, queue.paused ? "paused" : "running"),
           el("td", { class: "nowrap" }, queueActions(queue)),
@@ -562,15 +536,24 @@ function timesAndTasks(key, value) {
   return value;
 }
 
+function workerCell(key, value) {
+  if (key === "queues" && value === null) return "all";
+  if (key === "task_names" && value === null) return "any";
+  if (key === "queues" || key === "task_names") return value.join(", ");
+  if (key === "alive") return value ? "alive" : "presumed dead";
+  if (key === "lease") return seconds(value);
+  return timesAndTasks(key, value);
+}
+
 function workersView() {
   return {
     title: "Workers",
     async load() {
       const workers = await optional("/api/workers");
       if (workers === null) return el("p", { class: "note" }, "This API has no /api/workers.");
-      const items = Array.isArray(workers) ? workers : workers.items || [];
-      if (items.length === 0) return el("p", { class: "note" }, "No worker is registered.");
-      return table(items, ["name", "host", "pid", "queues", "started_at", "heartbeat_at"], timesAndTasks);
+      if (workers.length === 0) return el("p", { class: "note" }, "No worker is registered.");
+      return table(workers, ["name", "host", "pid", "queues", "task_names", "running", "alive",
+        "started_at", "heartbeat_at", "lease"], workerCell);
     },
   };
 }
@@ -580,9 +563,8 @@ function schedulesView() {
     title: "Schedules",
     async load() {
       const schedules = await api("/api/schedules");
-      const items = Array.isArray(schedules) ? schedules : schedules.items || [];
-      if (items.length === 0) return el("p", { class: "note" }, "No schedule.");
-      return table(items, ["name", "task_name", "cron", "time_zone", "queue", "priority",
+      if (schedules.length === 0) return el("p", { class: "note" }, "No schedule.");
+      return table(schedules, ["name", "task_name", "cron", "time_zone", "queue", "priority",
         "next_run_at", "last_run_at", "last_task_id", "missed"], timesAndTasks);
     },
   };

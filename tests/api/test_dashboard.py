@@ -271,6 +271,12 @@ def test_the_queues_page_shows_the_counts_of_queue_stats(dashboard: Dashboard, s
     assert emails["oldest_wait"].endswith(" s")
     assert (emails["key_concurrency"], reports["key_concurrency"]) == ("1", "—")
     assert (emails["rate_limit"], reports["rate_limit"]) == ("100 per 60 s, burst 10", "—")
+    # the sparkline: this minute's bar, one task completed and one failed
+    spark = page.locator('tr[data-queue="emails"] svg.spark')
+    expect(spark).to_have_attribute("aria-label", "2 finished in the last 30 minutes")
+    assert (spark.locator("rect.completed").count(), spark.locator("rect.failed").count()) == (1, 1)
+    reports_spark = page.locator('tr[data-queue="reports"] svg.spark')
+    expect(reports_spark).to_have_attribute("aria-label", "0 finished in the last 30 minutes")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1500, "height": 240})
     page.screenshot(path=str(ARTIFACTS / "dashboard-queues.png"), full_page=True)
@@ -342,6 +348,8 @@ def test_a_failed_task_shows_its_traceback_and_can_be_retried(
     expect(audit).to_contain_text("the printer is fixed")
     # the error of the first attempt stays
     assert page.locator('[data-field="errors"] pre').inner_text() == TRACEBACK
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-task.png"), full_page=True)
     assert dashboard.errors == []
 
 
@@ -375,17 +383,29 @@ def test_hostile_names_payloads_and_errors_render_as_text(dashboard: Dashboard, 
 
 def test_no_request_leaves_127_0_0_1_on_any_view(dashboard: Dashboard, sql: Sql) -> None:
     task_id = enqueue(sql, "everywhere", payload=psycopg.types.json.Jsonb(HOSTILE_PAYLOAD))
+    claim(sql, "everywhere", 1)
     sql.execute("SELECT taskq.schedule('nightly', '0 3 * * *')")
     for route, loaded in [
         ("/queues", 'tr[data-queue="everywhere"]'),
         ("/tasks", f'tr[data-task="{task_id}"]'),
         (f"/tasks/{task_id}", '[data-field="payload"]'),
-        ("/workers", "#data > *:not(.note), #data > .note"),
+        ("/workers", 'td[data-field="running"]'),
         ("/schedules", 'td[data-field="name"]'),
     ]:
         page = dashboard.open(route)
         expect(page.locator(loaded).first).to_be_visible()
     assert dashboard.page.locator('td[data-field="name"]').first.inner_text() == "nightly"
+    page = dashboard.open("/workers")
+    expect(page.locator('td[data-field="running"]').first).to_be_visible()
+    workers = sql.execute("SELECT name, running FROM taskq.worker_info").fetchall()
+    rows = page.locator("tbody tr")
+    assert sorted(
+        (
+            row.locator('[data-field="name"]').inner_text(),
+            row.locator('[data-field="running"]').inner_text(),
+        )
+        for row in rows.all()
+    ) == sorted((name, str(running)) for name, running in workers)
     hosts = {urlsplit(url).hostname for url in dashboard.requests}
     assert hosts == {"127.0.0.1"}, dashboard.requests
     paths = {urlsplit(url).path for url in dashboard.requests}
