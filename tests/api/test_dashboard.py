@@ -32,6 +32,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("TASKQ_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
 TIMEOUT_MS = 5000
+# the page refreshes every 3 seconds
+REFRESH_WAIT_MS = 10_000
 # the columns of taskq.queue_stats the queues page shows as they are
 COUNTS = ("queued", "scheduled", "running", "paused_tasks", "completed", "failed", "cancelled")
 
@@ -281,6 +283,11 @@ def test_the_queues_page_shows_the_counts_of_queue_stats(dashboard: Dashboard, s
     page.set_viewport_size({"width": 1500, "height": 240})
     page.screenshot(path=str(ARTIFACTS / "dashboard-queues.png"), full_page=True)
     assert (ARTIFACTS / "dashboard-queues.png").stat().st_size > 1000
+    # the page refreshes itself: a task enqueued now shows without a reload
+    enqueue(sql, "reports", "build_report")
+    expect(page.locator('tr[data-queue="reports"] [data-field="queued"]')).to_have_text(
+        str(queue_stats(sql, "reports")["queued"]), timeout=REFRESH_WAIT_MS
+    )
     assert dashboard.errors == []
 
 
