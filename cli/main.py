@@ -16,6 +16,7 @@ from importlib.metadata import version
 from cli import admin
 from cli import api as api_command
 from cli import run as run_command
+from cli import top as top_command
 from cli import worker as worker_command
 from cli.options import HandlersNotImported, add_database_option, database_url
 from taskq import migrate
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         ("api", api_command, "serve the REST API with uvicorn"),
         ("worker", worker_command, "run a worker: claim tasks, run handlers"),
+        ("top", top_command, "a live view of the queues and workers (q quits; --once: one frame)"),
     ):
         command_parser = commands.add_parser(name, help=text, description=command.DESCRIPTION)
         command.add_arguments(command_parser)

@@ -270,6 +270,7 @@ def test_unreachable_database_from_a_subprocess() -> None:
 def test_every_subcommand_has_help() -> None:
     commands = ["run", "api", "worker", "migrate", "psql", "enqueue", "status", "ls"]
     commands += ["pause", "resume", "cancel", "retry", "queues", "queue", "audit", "prune"]
+    commands += ["workers", "top"]
     for command in commands:
         result = subprocess.run(
             [TASKQ, command, "--help"], capture_output=True, text=True, timeout=60, check=False
