@@ -215,12 +215,20 @@ class TaskOut(TaskItemOut, kw_only=True):
     progress_at: Annotated[
         Timestamp | None, Meta(description="when the progress was stored; null when none")
     ] = None
+    trace_context: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="the W3C trace context of what enqueued the task (`traceparent` and "
+            "`tracestate`), which the handler's span continues; null when none"
+        ),
+    ] = None
 
     @classmethod
     def of(cls, task: client.TaskSummary) -> Self:
         out = super().of(task)
         out.progress = task.progress
         out.progress_at = None if task.progress_at is None else utc_iso(task.progress_at)
+        out.trace_context = task.trace_context
         return out
 
 
