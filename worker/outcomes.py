@@ -35,7 +35,11 @@ encode_json = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True)
 class Failed:
+    """The attempt failed with ``error`` (its text as stored); ``exception`` is what the handler
+    raised, when it raised (the handler's span records it)."""
+
     error: str
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
