@@ -322,14 +322,16 @@ class Worker:
 
     async def _run_task(self, entry: Running) -> None:
         if log.isEnabledFor(logging.INFO):
-            log.info("%s started (queue %s)", entry.label, entry.task.queue)
+            log.info(
+                "%s started (queue %s)", entry.label, entry.task.queue, extra=entry.log_fields()
+            )
         try:
             if self._spans is None:
                 outcome = await self._executor.run(entry)
             else:
                 outcome = await self._spans.run(entry, self._executor.run)
         except Exception as error:  # the executor turns a handler's errors into outcomes
-            log.exception("%s: the worker failed to run it", entry.label)
+            log.exception("%s: the worker failed to run it", entry.label, extra=entry.log_fields())
             outcome = Failed(describe_error(error))
         if entry.abandoned:
             return  # reported already, without waiting for this handler (see _stuck)

@@ -72,6 +72,21 @@ class Running:
         """Seconds the handler ran (so far, while it runs)."""
         return (self.ended or monotonic()) - self.started
 
+    def log_fields(self, *, duration: bool = False) -> dict[str, Any]:
+        """The ``extra=`` of a log line about this task, which ``--log-format json`` shows
+        (:data:`taskq.logs.TASK_FIELDS`); ``duration``: with the seconds its handler ran. Made
+        only for a line that is logged: the caller asks ``isEnabledFor`` first."""
+        task = self.task
+        fields: dict[str, Any] = {
+            "task_id": str(task.id),
+            "task_name": task.name,
+            "attempt": task.attempts,
+            "worker": str(self.context.worker_id),
+        }
+        if duration:
+            fields["duration"] = round(self.elapsed(), 6)
+        return fields
+
 
 def stopped(entry: Running) -> Outcome:
     """How the attempt of a handler the worker stopped ended: a timeout fails it (it retries as
