@@ -586,7 +586,7 @@ async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
     if current is not None:
         tasks = [
             {**task, "trace_context": current}
-            if type(task) is dict and task.get("trace_context") is None
+            if isinstance(task, Mapping) and task.get("trace_context") is None
             else task
             for task in tasks
         ]

@@ -4,6 +4,7 @@ in a span that continues the producer's trace (OpenTelemetry's SDK, its in-memor
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from taskq import client
+from taskq.errors import InvalidArgument
 from tests.worker.helpers import await_until, running_worker
 from worker import Registry, TaskContext
 from worker.outcomes import Failed, Succeeded
@@ -198,3 +200,46 @@ async def test_a_failed_outcome_without_exception_is_an_error_too(
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "TimeoutError: timed out after 1s"
     assert dict(span.attributes or {})["taskq.attempt"] == 2
+
+
+GIVEN = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+async def test_a_given_trace_context_wins_over_the_current_span(
+    aconn: psycopg.AsyncConnection[Any], spans: InMemorySpanExporter
+) -> None:
+    with trace.get_tracer("tests.producer").start_as_current_span("producer") as producer:
+        current = producer.get_span_context()
+        given = await client.enqueue(aconn, "job", trace_context=GIVEN)
+        as_arrays = await client.enqueue_many(
+            aconn, [{"name": "job", "trace_context": GIVEN}, {"name": "job"}]
+        )
+        # a task that is not a plain dict sends the call as the JSON form
+        as_json = await client.enqueue_many(
+            aconn, [OrderedDict(name="job", trace_context=GIVEN), OrderedDict(name="job")]
+        )
+    contexts = [
+        (await client.get_task(aconn, task_id)).trace_context
+        for task_id in [given, *as_arrays, *as_json]
+    ]
+    assert [c == GIVEN for c in contexts] == [True, True, False, True, False]
+    for context in (contexts[2], contexts[4]):
+        assert context is not None
+        assert context["traceparent"].split("-")[1] == f"{current.trace_id:032x}"
+
+
+@pytest.mark.parametrize("tasks", [None, "arrays", "json"])
+async def test_a_bad_trace_context_is_invalid_argument_naming_it(
+    aconn: psycopg.AsyncConnection[Any], tasks: str | None
+) -> None:
+    bad = {"traceparent": "00-" + "0" * 32 + "-b7ad6b7169203331-01"}
+    first: dict[str, Any] = OrderedDict(name="job") if tasks == "json" else {"name": "job"}
+    call = (
+        client.enqueue(aconn, "job", trace_context=bad)
+        if tasks is None
+        else client.enqueue_many(aconn, [first, {"name": "job", "trace_context": bad}])
+    )
+    with pytest.raises(InvalidArgument) as info:
+        await call
+    assert info.value.field == ("trace_context" if tasks is None else "tasks[1].trace_context")
+    assert "trace id of all zeros" in str(info.value)
