@@ -29,8 +29,8 @@ AS $$
         WHEN jsonb_typeof(_check_trace_context.trace_context) <> 'object' THEN
             format('must be a JSON object with a traceparent, not %s', jsonb_typeof(_check_trace_context.trace_context))
         WHEN _check_trace_context.trace_context - ARRAY['traceparent', 'tracestate'] <> '{}' THEN
-            format('has an unknown key %s; its keys are traceparent and tracestate',
-                   (SELECT quote_ident(min(k.key))
+            format('has an unknown key "%s"; its keys are traceparent and tracestate',
+                   (SELECT min(k.key)
                     FROM jsonb_object_keys(_check_trace_context.trace_context - ARRAY['traceparent', 'tracestate'])
                          AS k (key)))
         WHEN jsonb_typeof(_check_trace_context.trace_context -> 'traceparent') IS DISTINCT FROM 'string' THEN
@@ -43,7 +43,7 @@ AS $$
             'traceparent must not have a trace id of all zeros'
         WHEN substr(_check_trace_context.trace_context ->> 'traceparent', 37, 16) = repeat('0', 16) THEN
             'traceparent must not have a parent id of all zeros'
-        WHEN jsonb_typeof(_check_trace_context.trace_context -> 'tracestate') NOT IN ('string') THEN
+        WHEN jsonb_typeof(_check_trace_context.trace_context -> 'tracestate') <> 'string' THEN
             format('tracestate must be a JSON string, not %s', jsonb_typeof(_check_trace_context.trace_context -> 'tracestate'))
         WHEN length(_check_trace_context.trace_context ->> 'tracestate') > 512 THEN
             format('tracestate must be at most 512 characters, not %s',

@@ -40,8 +40,8 @@ BAD: list[tuple[Any, str]] = [
     ({"traceparent": TRACEPARENT, "tracestate": "k=" + "v" * 511}, "at most 512 characters"),
     ({"traceparent": TRACEPARENT, "tracestate": 7}, "tracestate must be a JSON string"),
     ({"traceparent": TRACEPARENT, "tracestate": None}, "tracestate must be a JSON string"),
-    ({"traceparent": TRACEPARENT, "baggage": "a=b"}, "unknown key baggage"),
-    ({"traceparent": TRACEPARENT, "a": {"b": [1] * 10}}, "unknown key a"),
+    ({"traceparent": TRACEPARENT, "baggage": "a=b"}, 'unknown key "baggage"'),
+    ({"traceparent": TRACEPARENT, "a": {"b": [1] * 10}}, 'unknown key "a"'),
 ]
 
 
