@@ -223,6 +223,13 @@ class TaskOut(TaskItemOut, kw_only=True):
             examples=[[{"attempt": 1, "at": "2030-01-01T10:00:00+00:00", "error": "boom"}]],
         ),
     ] = []
+    trace_context: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="the W3C trace context of what enqueued the task (`traceparent` and "
+            "`tracestate`), which the handler's span continues; null when none"
+        ),
+    ] = None
 
     @classmethod
     def of(cls, task: client.TaskSummary) -> Self:
@@ -230,6 +237,7 @@ class TaskOut(TaskItemOut, kw_only=True):
         out.progress = task.progress
         out.progress_at = None if task.progress_at is None else utc_iso(task.progress_at)
         out.errors = task.errors
+        out.trace_context = task.trace_context
         return out
 
 

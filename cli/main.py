@@ -23,7 +23,7 @@ from taskq import migrate
 from taskq.errors import TaskqError
 from taskq.logs import setup_logging
 from taskq.pgserver import ServerError
-from taskq.settings import ConfigError
+from taskq.settings import ConfigError, log_format_setting
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -106,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler
-    if getattr(args, "log_level", None) is not None:
-        setup_logging(args.log_level)
     try:
+        if getattr(args, "log_level", None) is not None:
+            setup_logging(args.log_level, args.log_format or log_format_setting())
         return handler(args)
     except (
         TaskqError,

@@ -1,6 +1,6 @@
 """The options every ``taskq`` subcommand shares, each written once: ``--database-url`` (and
-the database it names), ``--log-level`` (:func:`cli.main.main` sets up logging at it) and
-``--import`` (and the handler modules it imports)."""
+the database it names), ``--log-level`` and ``--log-format`` (:func:`cli.main.main` sets up
+logging with them) and ``--import`` (and the handler modules it imports)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from cli.database import resolve_database
+from taskq.logs import LOG_FORMATS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -40,6 +41,15 @@ def add_log_level_option(parser: argparse.ArgumentParser) -> None:
         type=str.upper,
         default="INFO",
         help="level of the lines logged to stderr (default: INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        type=str.lower,
+        default=None,
+        help="text: one line a record; json: one JSON object a line, with the task's id, "
+        "name, attempt and duration on a worker's task lines (default: TASKQ_LOG_FORMAT, "
+        "else text)",
     )
 
 
