@@ -54,9 +54,12 @@ $$;
 COMMENT ON FUNCTION taskq._check_trace_context(jsonb) IS
     'Internal: NULL when a trace_context is NULL or good (a JSON object: traceparent, a W3C version-00 header whose ids are not all zeros; tracestate, an optional string of at most 512 characters; no other key); else what is wrong, a phrase after "trace_context ".';
 
+-- NOT VALID: the column is new, so every row already holds NULL, and the deploy does not read
+-- the whole table under the ALTER's ACCESS EXCLUSIVE lock (every enqueue and claim would wait);
+-- the CHECK holds for every row written from here on.
 ALTER TABLE taskq.tasks
     ADD COLUMN trace_context jsonb,
-    ADD CONSTRAINT tasks_trace_context_shape CHECK (taskq._check_trace_context(trace_context) IS NULL);
+    ADD CONSTRAINT tasks_trace_context_shape CHECK (taskq._check_trace_context(trace_context) IS NULL) NOT VALID;
 
 COMMENT ON COLUMN taskq.tasks.trace_context IS
     'The W3C trace context of what enqueued the task ({"traceparent": ..., "tracestate": ...}): the worker''s span of the handler continues that trace. NULL: none.';
