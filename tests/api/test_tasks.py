@@ -428,8 +428,7 @@ async def test_list_accepts_the_largest_limit(api: Client) -> None:
 # -- GET /api/tasks?include= ---------------------------------------------------------------------
 
 LARGE = {"payload", "result"}
-ONE_TASK_ONLY = {"progress", "progress_at", "errors"}
-PROGRESS = {"progress", "progress_at", "trace_context"}
+ONE_TASK_ONLY = {"progress", "progress_at", "errors", "trace_context"}
 
 
 async def test_list_leaves_payload_and_result_out_unless_included(
