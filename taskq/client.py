@@ -487,7 +487,11 @@ async def enqueue(
             "unique_for": unique_for,
             "concurrency_key": concurrency_key,
             "timeout": timeout,
-            "trace_context": None if trace_context is None else Jsonb(dict(trace_context)),
+            "trace_context": None
+            if trace_context is None
+            else Jsonb(
+                dict(trace_context) if isinstance(trace_context, Mapping) else trace_context
+            ),
         },
     )
     return UUID(str(value))

@@ -25,7 +25,9 @@ TASK_FIELDS = ("task_id", "task_name", "attempt", "duration", "worker")
 
 
 class JsonFormatter(logging.Formatter):
-    """A record as one line of JSON (see the module). Values JSON lacks (a UUID) are strings."""
+    """A record as one line of JSON (see the module). Values JSON lacks (a UUID) are strings;
+    every character past ASCII is a ``\\u`` escape, so that no Unicode line end (U+2028, NEL)
+    splits a line and a lone surrogate never reaches the stream."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -45,7 +47,7 @@ class JsonFormatter(logging.Formatter):
             line["traceback"] = record.exc_text
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return json.dumps(line, default=str)
 
 
 def setup_logging(level: str, log_format: LogFormat = "text") -> None:

@@ -72,5 +72,9 @@ class Heartbeat:
         for task_id in cancelled:
             entry = self.held.get(task_id)
             if entry is not None and not entry.context.cancelled:
-                log.info("%s: cancellation asked; stopping its handler", entry.label)
+                log.info(
+                    "%s: cancellation asked; stopping its handler",
+                    entry.label,
+                    extra=entry.log_fields(),
+                )
                 entry.context.request_cancel("cancelled")

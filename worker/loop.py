@@ -352,6 +352,7 @@ class Worker:
             "%s: its handler goes on %gs after being cancelled; reporting it without waiting",
             entry.label,
             STUCK_AFTER,
+            extra=entry.log_fields(),
         )
         entry.abandoned = True
         if entry.runner is not None:

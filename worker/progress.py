@@ -109,6 +109,11 @@ class ProgressWriter:
                     client.report_progress_many, [entry.task.id], [entry.task.lease_token], [text]
                 )
             except TaskqError as problem:
-                log.warning("%s: its progress was refused: %s", entry.label, problem)
+                log.warning(
+                    "%s: its progress was refused: %s",
+                    entry.label,
+                    problem,
+                    extra=entry.log_fields(),
+                )
                 stored.add(entry.task.id)  # said already
         return stored

@@ -171,6 +171,7 @@ class Reporter:
                             "%s: outcome not reported, the database is away (%s)",
                             report.entry.label,
                             problem,
+                            extra=report.entry.log_fields(),
                         )
                         self._done(report, None)
                     return
@@ -193,7 +194,12 @@ class Reporter:
                     # The outcome itself cannot be stored (a NUL character in its text, say):
                     # left unreported, the task would stay RUNNING, its lease renewed by every
                     # heartbeat. Fail the attempt with why instead.
-                    log.warning("%s: its outcome cannot be stored (%s)", entry.label, problem)
+                    log.warning(
+                        "%s: its outcome cannot be stored (%s)",
+                        entry.label,
+                        problem,
+                        extra=entry.log_fields(),
+                    )
                     group[0].substitute(problem)
                     await self._settle(group)
                     return
@@ -202,6 +208,7 @@ class Reporter:
                     entry.label,
                     entry.elapsed(),
                     problem,
+                    extra=entry.log_fields(duration=True),
                 )
                 self._done(group[0], None)
                 return

@@ -243,3 +243,14 @@ async def test_a_bad_trace_context_is_invalid_argument_naming_it(
         await call
     assert info.value.field == ("trace_context" if tasks is None else "tasks[1].trace_context")
     assert "trace id of all zeros" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [GIVEN["traceparent"], [GIVEN], 5])
+async def test_a_trace_context_that_is_no_mapping_is_invalid_argument(
+    aconn: psycopg.AsyncConnection[Any], bad: Any
+) -> None:
+    """The SQL says what is wrong with it, as with any other bad value."""
+    with pytest.raises(InvalidArgument) as info:
+        await client.enqueue(aconn, "job", trace_context=bad)
+    assert info.value.field == "trace_context"
+    assert "must be a JSON object" in str(info.value)
