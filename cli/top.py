@@ -102,7 +102,7 @@ def _queue_table(frame: Frame, plain: bool) -> Table:
         done = frame.last_minute.get(q.queue)
         slots = "-" if q.concurrency is None else str(q.concurrency)
         queues.add_row(
-            q.queue,
+            Text(q.queue),  # a name, not rich markup
             str(q.queued),
             str(q.scheduled),
             f"{q.running}/{slots}",
@@ -124,7 +124,10 @@ def _worker_table(frame: Frame, plain: bool) -> Table:
     for worker in frame.workers:
         cells = worker_cells(worker, frame.at)
         workers.add_row(
-            *("-" if getattr(cells, c) is None else str(getattr(cells, c)) for c in WORKER_COLUMNS),
+            *(
+                Text("-" if getattr(cells, c) is None else str(getattr(cells, c)))
+                for c in WORKER_COLUMNS
+            ),
             style=None if worker.alive or plain else "red",
         )
     return workers
