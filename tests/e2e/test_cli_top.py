@@ -153,6 +153,25 @@ def test_top_once_shows_names_as_they_are_not_as_markup(cli: Any, database_url: 
     assert rows_of(out, "NAME")["[/]w"][1:4] == ["[i]h", "-", "[/]"]
 
 
+def test_control_characters_of_names_reach_the_terminal_escaped(
+    cli: Any, database_url: str
+) -> None:
+    # an escape sequence in a name would clear the screen or retitle the window of whoever runs
+    # taskq workers or taskq top
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT taskq.enqueue('x', queue => %s)", ("q\x1b[2J",))
+        conn.execute(
+            "SELECT taskq.register_worker(%s, host => %s)", ("w\x1b]0;owned\x07", "h\x9bm")
+        )
+    for command in ("workers", "top"):
+        code, out, err = cli(command, *(["--once"] if command == "top" else []))
+        assert (code, err) == (0, "")
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out), repr(out)
+        assert r"w\x1b]0;owned\x07" in out
+        assert r"h\x9bm" in out
+    assert r"q\x1b[2J" in out
+
+
 def test_top_once_on_a_database_that_does_not_answer_is_one_line() -> None:
     result = subprocess.run(
         [TASKQ, "top", "--once", "--database-url", "postgresql://postgres@127.0.0.1:1/nowhere"],
