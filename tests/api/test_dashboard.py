@@ -196,6 +196,16 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_policy(api: Clie
     assert not [path for path in schema["paths"] if path.startswith("/ui")]
 
 
+@pytest.mark.parametrize(
+    "path", ["/ui/%00", "/ui/app%00.js", "/ui/" + "a" * 300, "/ui/app.js/x", "/ui/a/" * 1000]
+)
+async def test_a_path_no_file_can_have_is_404(api: Client, path: str) -> None:
+    # the page's files are open without a token: anyone may ask for any path under /ui
+    response = await api.get(path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
 def test_the_page_has_no_inline_script_or_style_and_names_no_other_host() -> None:
     page = (UI_DIR / "index.html").read_text()
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S)
