@@ -439,6 +439,21 @@ def test_errors_of_the_api_are_shown_as_text(dashboard: Dashboard) -> None:
     expect(page.locator("#data .error")).to_contain_text("01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11")
 
 
+def test_a_task_link_with_a_broken_escape_is_an_error_and_the_page_lives_on(
+    dashboard: Dashboard, sql: Sql
+) -> None:
+    page = dashboard.open("/tasks/%E0%A4%A")
+    expect(page.locator("#data .error")).to_contain_text("400")
+    page.evaluate("window.location.hash = '#/queues'")
+    expect(page.locator("h1")).to_have_text("Queues")
+    # and it refreshes itself: a queue made now shows without a reload
+    enqueue(sql, "after-a-broken-link")
+    expect(page.locator('tr[data-queue="after-a-broken-link"]')).to_be_visible(
+        timeout=REFRESH_WAIT_MS
+    )
+    assert dashboard.errors == []
+
+
 def test_with_a_token_nothing_loads_until_it_is_given(
     browser: Browser, module_database_url: str, sql: Sql
 ) -> None:
