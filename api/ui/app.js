@@ -656,7 +656,10 @@ async function refresh() {
   try {
     const node = await view.load();
     if (generation === state.generation && !state.needToken) {
-      data.replaceChildren(node);
+      // what did not change stays as it was: a box scrolled to its end, a text selected
+      if (!(data.childNodes.length === 1 && data.firstChild.isEqualNode(node))) {
+        data.replaceChildren(node);
+      }
       setStatus(`updated ${new Date().toLocaleTimeString()}`);
     }
   } catch (error) {

@@ -454,6 +454,26 @@ def test_a_task_link_with_a_broken_escape_is_an_error_and_the_page_lives_on(
     assert dashboard.errors == []
 
 
+def test_a_long_traceback_stays_where_it_was_scrolled_across_refreshes(
+    dashboard: Dashboard, sql: Sql
+) -> None:
+    task_id = enqueue(sql, "long-tracebacks", max_attempts=1)
+    (claimed,) = claim(sql, "long-tracebacks", 1)
+    frames = "".join(f'  File "h.py", line {i}, in f{i}\n    f{i + 1}()\n' for i in range(200))
+    fail(sql, claimed, f"Traceback (most recent call last):\n{frames}RuntimeError: at the end")
+    page = dashboard.open(f"/tasks/{task_id}")
+    box = page.locator('[data-field="errors"] pre')
+    expect(box).to_contain_text("RuntimeError: at the end")
+    # the last line of a traceback is the one read: scrolled to, it stays in view
+    box.evaluate("node => { node.scrollTop = node.scrollHeight; }")
+    bottom = box.evaluate("node => node.scrollTop")
+    assert bottom > 0
+    status = page.locator("#status").inner_text()
+    expect(page.locator("#status")).not_to_have_text(status, timeout=REFRESH_WAIT_MS)
+    assert box.evaluate("node => node.scrollTop") == bottom
+    assert dashboard.errors == []
+
+
 def test_with_a_token_nothing_loads_until_it_is_given(
     browser: Browser, module_database_url: str, sql: Sql
 ) -> None:
