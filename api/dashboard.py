@@ -9,10 +9,13 @@ answer with a Content-Security-Policy that lets the page load and fetch from thi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from litestar import Response, Router
+from litestar.file_system import BaseLocalFileSystem
 from litestar.static_files import create_static_files_router
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 
 UI_PATH: Final = "/ui"
 UI_DIR: Final = Path(__file__).parent / "ui"
@@ -40,6 +43,19 @@ HEADERS: Final = {
 }
 
 
+class _Files(BaseLocalFileSystem):
+    """The local files, where a path no file can have (a NUL, a name too long, a file taken
+    for a directory) is a missing file, a 404, and not an error of the server."""
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        try:
+            return await super().info(path, **kwargs)
+        except PermissionError:
+            raise
+        except (ValueError, OSError) as error:
+            raise FileNotFoundError(path) from error
+
+
 async def _add_headers(response: Response[object]) -> Response[object]:
     response.headers.update(HEADERS)
     return response
@@ -51,6 +67,7 @@ def dashboard_router() -> Router:
     return create_static_files_router(
         path=UI_PATH,
         directories=[UI_DIR],
+        file_system=_Files(),
         html_mode=True,
         include_in_schema=False,
         name="dashboard",

@@ -154,6 +154,16 @@ def _encode(value: Any) -> Any:
     raise NotImplementedError(type(value))
 
 
+# C0 and C1 control characters: a name written as is could move the cursor, clear the screen
+# or retitle the window of the terminal that shows it
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character as its ``\\xNN`` escape."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -165,7 +175,7 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, dict | list):
         return json.dumps(value)
-    return str(value)
+    return printable(str(value))
 
 
 def table(rows: Sequence[Any], columns: Sequence[str]) -> str:

@@ -30,7 +30,15 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.admin import WORKER_COLUMNS, age, open_connection, place_of, run_call, worker_cells
+from cli.admin import (
+    WORKER_COLUMNS,
+    age,
+    open_connection,
+    place_of,
+    printable,
+    run_call,
+    worker_cells,
+)
 from cli.options import add_database_option, database_url, seconds
 from taskq import client
 from taskq.errors import TaskqError
@@ -102,7 +110,7 @@ def _queue_table(frame: Frame, plain: bool) -> Table:
         done = frame.last_minute.get(q.queue)
         slots = "-" if q.concurrency is None else str(q.concurrency)
         queues.add_row(
-            q.queue,
+            Text(printable(q.queue)),  # a name, not rich markup
             str(q.queued),
             str(q.scheduled),
             f"{q.running}/{slots}",
@@ -124,7 +132,10 @@ def _worker_table(frame: Frame, plain: bool) -> Table:
     for worker in frame.workers:
         cells = worker_cells(worker, frame.at)
         workers.add_row(
-            *("-" if getattr(cells, c) is None else str(getattr(cells, c)) for c in WORKER_COLUMNS),
+            *(
+                Text("-" if getattr(cells, c) is None else printable(str(getattr(cells, c))))
+                for c in WORKER_COLUMNS
+            ),
             style=None if worker.alive or plain else "red",
         )
     return workers

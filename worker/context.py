@@ -24,16 +24,21 @@ PROGRESS_MAX_DEPTH = 64
 _encode_progress = msgspec.json.Encoder().encode
 # a JSON string, whose brackets do not nest
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# the escape of a NUL character (not an escaped backslash before "u0000"): jsonb cannot store it
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def encode_progress(value: Any) -> str:
     """The JSON text of a progress value; TypeError for what JSON cannot hold, ValueError for
-    a value over ``PROGRESS_MAX_BYTES`` or nested deeper than ``PROGRESS_MAX_DEPTH``."""
+    a value over ``PROGRESS_MAX_BYTES``, nested deeper than ``PROGRESS_MAX_DEPTH`` or holding a
+    NUL character (which jsonb cannot store)."""
     try:
         text = _encode_progress(value)
     except (TypeError, ValueError, OverflowError) as error:
         raise TypeError(f"progress must be a JSON value: {error}") from None
+    if b"\\u0000" in text and _NUL.search(text):
+        raise ValueError("progress must not hold a NUL character (\\u0000): jsonb cannot store it")
     size = len(text)
     if 2 * size > PROGRESS_MAX_BYTES:
         # measured as the database measures it (octet_length(progress::text)): jsonb's text

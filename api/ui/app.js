@@ -578,11 +578,21 @@ const forget = document.getElementById("forget");
 const state = { view: null, data: null, generation: 0, inflight: false, again: false, timer: null,
   needToken: false };
 
+// A part of the hash as the text it escapes, or as it is when it is no valid escape (a link
+// typed or cut short: the API then answers that it is no task id).
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 function viewOf(hash) {
   const [path, search] = hash.replace(/^#/, "").split("?", 2);
   const parts = path.split("/").filter(Boolean);
   const params = new URLSearchParams(search || "");
-  if (parts[0] === "tasks" && parts.length > 1) return ["tasks", taskView(decodeURIComponent(parts[1]))];
+  if (parts[0] === "tasks" && parts.length > 1) return ["tasks", taskView(decoded(parts[1]))];
   if (parts[0] === "tasks") return ["tasks", tasksView(params)];
   if (parts[0] === "workers") return ["workers", workersView()];
   if (parts[0] === "schedules") return ["schedules", schedulesView()];
@@ -646,7 +656,10 @@ async function refresh() {
   try {
     const node = await view.load();
     if (generation === state.generation && !state.needToken) {
-      data.replaceChildren(node);
+      // what did not change stays as it was: a box scrolled to its end, a text selected
+      if (!(data.childNodes.length === 1 && data.firstChild.isEqualNode(node))) {
+        data.replaceChildren(node);
+      }
       setStatus(`updated ${new Date().toLocaleTimeString()}`);
     }
   } catch (error) {

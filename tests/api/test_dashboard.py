@@ -196,6 +196,16 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_policy(api: Clie
     assert not [path for path in schema["paths"] if path.startswith("/ui")]
 
 
+@pytest.mark.parametrize(
+    "path", ["/ui/%00", "/ui/app%00.js", "/ui/" + "a" * 300, "/ui/app.js/x", "/ui/a/" * 1000]
+)
+async def test_a_path_no_file_can_have_is_404(api: Client, path: str) -> None:
+    # the page's files are open without a token: anyone may ask for any path under /ui
+    response = await api.get(path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
 def test_the_page_has_no_inline_script_or_style_and_names_no_other_host() -> None:
     page = (UI_DIR / "index.html").read_text()
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S)
@@ -427,6 +437,41 @@ def test_errors_of_the_api_are_shown_as_text(dashboard: Dashboard) -> None:
     page = dashboard.open("/tasks/01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11")
     expect(page.locator("#data .error")).to_contain_text("404")
     expect(page.locator("#data .error")).to_contain_text("01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11")
+
+
+def test_a_task_link_with_a_broken_escape_is_an_error_and_the_page_lives_on(
+    dashboard: Dashboard, sql: Sql
+) -> None:
+    page = dashboard.open("/tasks/%E0%A4%A")
+    expect(page.locator("#data .error")).to_contain_text("400")
+    page.evaluate("window.location.hash = '#/queues'")
+    expect(page.locator("h1")).to_have_text("Queues")
+    # and it refreshes itself: a queue made now shows without a reload
+    enqueue(sql, "after-a-broken-link")
+    expect(page.locator('tr[data-queue="after-a-broken-link"]')).to_be_visible(
+        timeout=REFRESH_WAIT_MS
+    )
+    assert dashboard.errors == []
+
+
+def test_a_long_traceback_stays_where_it_was_scrolled_across_refreshes(
+    dashboard: Dashboard, sql: Sql
+) -> None:
+    task_id = enqueue(sql, "long-tracebacks", max_attempts=1)
+    (claimed,) = claim(sql, "long-tracebacks", 1)
+    frames = "".join(f'  File "h.py", line {i}, in f{i}\n    f{i + 1}()\n' for i in range(200))
+    fail(sql, claimed, f"Traceback (most recent call last):\n{frames}RuntimeError: at the end")
+    page = dashboard.open(f"/tasks/{task_id}")
+    box = page.locator('[data-field="errors"] pre')
+    expect(box).to_contain_text("RuntimeError: at the end")
+    # the last line of a traceback is the one read: scrolled to, it stays in view
+    box.evaluate("node => { node.scrollTop = node.scrollHeight; }")
+    bottom = box.evaluate("node => node.scrollTop")
+    assert bottom > 0
+    status = page.locator("#status").inner_text()
+    expect(page.locator("#status")).not_to_have_text(status, timeout=REFRESH_WAIT_MS)
+    assert box.evaluate("node => node.scrollTop") == bottom
+    assert dashboard.errors == []
 
 
 def test_with_a_token_nothing_loads_until_it_is_given(

@@ -154,3 +154,14 @@ async def test_the_reader_role_may_list_workers_and_throughput(
             assert [row["queue"] for row in response.json()] == ["mail"]
             # and a reader is no admin
             problem(await api.patch("/api/queues/mail", json={"paused": True}), 403)
+
+
+async def test_a_worker_registered_with_a_null_queue_is_listed(
+    api: Client, db: client.Connection
+) -> None:
+    # register_worker takes any text[]; a NULL in it names no queue
+    await db.execute("SELECT taskq.register_worker('odd', ARRAY[NULL, 'mail']::text[])")
+    await db.execute("SELECT taskq.register_worker('none', ARRAY[NULL]::text[])")
+    rows = await workers(api)
+    assert (rows["odd"]["queues"], rows["none"]["queues"]) == (["mail"], [])
+    assert [w.queues for w in await client.list_workers(db)] == [[], ["mail"]]

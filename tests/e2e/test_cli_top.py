@@ -140,6 +140,38 @@ def test_top_once_shows_the_queue_stats_and_the_workers(cli: Any, database_url: 
     assert workers["stale"][-1] == "dead"
 
 
+def test_top_once_shows_names_as_they_are_not_as_markup(cli: Any, database_url: str) -> None:
+    # any producer names a queue, any worker login names a worker: rich must not read them
+    names = ["[red]loud[/]", "a[/]b", "[link=http://example.com]click[/link]"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute("SELECT taskq.enqueue('x', queue => %s)", (name,))
+        conn.execute("SELECT taskq.register_worker('[/]w', ARRAY['[/]'], host => '[i]h')")
+    code, out, err = cli("top", "--once")
+    assert (code, err) == (0, "")
+    assert set(rows_of(out, "QUEUE")) == set(names)
+    assert rows_of(out, "NAME")["[/]w"][1:4] == ["[i]h", "-", "[/]"]
+
+
+def test_control_characters_of_names_reach_the_terminal_escaped(
+    cli: Any, database_url: str
+) -> None:
+    # an escape sequence in a name would clear the screen or retitle the window of whoever runs
+    # taskq workers or taskq top
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT taskq.enqueue('x', queue => %s)", ("q\x1b[2J",))
+        conn.execute(
+            "SELECT taskq.register_worker(%s, host => %s)", ("w\x1b]0;owned\x07", "h\x9bm")
+        )
+    for command in ("workers", "top"):
+        code, out, err = cli(command, *(["--once"] if command == "top" else []))
+        assert (code, err) == (0, "")
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out), repr(out)
+        assert r"w\x1b]0;owned\x07" in out
+        assert r"h\x9bm" in out
+    assert r"q\x1b[2J" in out
+
+
 def test_top_once_on_a_database_that_does_not_answer_is_one_line() -> None:
     result = subprocess.run(
         [TASKQ, "top", "--once", "--database-url", "postgresql://postgres@127.0.0.1:1/nowhere"],

@@ -241,3 +241,17 @@ async def test_the_worker_measures_a_progress_value_as_the_database_does(aconn: 
                 encode_progress(value)
         else:
             assert encode_progress(value) == encode(value).decode()
+
+
+async def test_a_nul_character_postgresql_cannot_store_is_refused_at_the_call(
+    aconn: AsyncConn,
+) -> None:
+    for value in ["a\x00b", {"k\x00": 1}, ["\\\x00"]]:
+        with pytest.raises(psycopg.errors.UntranslatableCharacter):
+            await aconn.execute("SELECT %s::jsonb", (encode(value).decode(),))
+        with pytest.raises(ValueError, match="NUL"):
+            encode_progress(value)
+    # the text \u0000 (an escaped backslash before it) is no NUL
+    for value in ["\\u0000", ["\\\\u0000"]]:
+        await aconn.execute("SELECT %s::jsonb", (encode(value).decode(),))
+        assert encode_progress(value) == encode(value).decode()
