@@ -32,7 +32,8 @@ class ThroughputController(Controller):
         "the last `buckets` of them, oldest first, the last ending now; how many tasks ended "
         "COMPLETED, FAILED (for good: an attempt that retries is no finish) and CANCELLED in "
         "[bucket_start, bucket_end). A bucket with none is a row of zeros; pruned tasks are not "
-        "counted.",
+        "counted. The window, `bucket` x `buckets`, is at most a day (86400 seconds): 400 naming "
+        "`buckets` past it.",
         responses=problem_responses(400, 401, 503),
     )
     async def throughput(

@@ -13,7 +13,8 @@
 --       the tasks that finished in [bucket_start, bucket_end) as COMPLETED, FAILED (for good:
 --       an attempt that fails with attempts left is not a finish) and CANCELLED. The buckets
 --       end at the moment of the call, so the last one is the most recent full stretch. 22004
---       for a NULL; 22023 unless 1 second <= bucket <= 1 day and 1 <= buckets <= 1440. It
+--       for a NULL; 22023 unless 1 second <= bucket <= 1 day, 1 <= buckets <= 1440 and the
+--       window (bucket x buckets) is at most 1 day. It
 --       reads tasks_finished by (queue, status, finished_at): its cost is the tasks of the
 --       window, whatever the history kept. Pruned tasks are not counted.
 BEGIN;
@@ -65,6 +66,11 @@ BEGIN
     END IF;
     -- in seconds, so that '1 mon -29 days' is one day and not a calendar month
     seconds := extract(epoch FROM throughput.bucket);
+    -- a day at most, so that no reader's call counts more than a day of finished tasks
+    IF seconds * throughput.buckets > 86400 THEN
+        RAISE EXCEPTION 'bucket x buckets must be at most 1 day, not % x %', throughput.bucket, throughput.buckets
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'buckets';
+    END IF;
     span := make_interval(secs => seconds * throughput.buckets);
     RETURN QUERY
     WITH b AS (
@@ -104,7 +110,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION taskq.throughput(interval, integer) IS
-    'For taskq_reader. One row per queue and bucket, oldest first, the last ending at the call: the tasks that finished in it as COMPLETED, FAILED (for good) and CANCELLED. 22004 for a NULL; 22023 unless 1 second <= bucket <= 1 day and 1 <= buckets <= 1440.';
+    'For taskq_reader. One row per queue and bucket, oldest first, the last ending at the call: the tasks that finished in it as COMPLETED, FAILED (for good) and CANCELLED. 22004 for a NULL; 22023 unless 1 second <= bucket <= 1 day, 1 <= buckets <= 1440 and bucket x buckets <= 1 day.';
 
 GRANT SELECT ON taskq.worker_info TO taskq_reader;
 GRANT EXECUTE ON FUNCTION taskq.throughput(interval, integer) TO taskq_reader;

@@ -118,6 +118,9 @@ async def test_throughput_counts_the_finished_tasks_of_the_last_bucket(
         ("buckets=0", "buckets"),
         ("buckets=1441", "buckets"),
         ("buckets=", "buckets"),
+        # each within its bounds, the window over a day
+        ("bucket=3600&buckets=25", "buckets"),
+        ("bucket=86400&buckets=1440", "buckets"),
     ],
 )
 async def test_throughput_out_of_range_is_400_naming_the_parameter(
