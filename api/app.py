@@ -27,6 +27,7 @@ from api.controllers import (
     AuditController,
     HealthController,
     LegacyTaskController,
+    MetricsController,
     QueueController,
     ScheduleController,
     TableHealthController,
@@ -98,6 +99,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
             Tag(name="audit", description="The audit trail of admin acts"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
+            Tag(name="metrics", description="Prometheus metrics of the queues and workers"),
         ],
     )
 
@@ -154,6 +156,7 @@ def create_app(
             LegacyTaskController,
             HealthController,
             TableHealthController,
+            MetricsController,
             assets,
         ],
         lifespan=[open_pool],

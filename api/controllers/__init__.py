@@ -1,9 +1,10 @@
 """One controller per resource: tasks, queues, schedules, the audit trail, the older ``/task/...``
-routes, health."""
+routes, health, metrics."""
 
 from api.controllers.audit import AuditController
 from api.controllers.health import HealthController
 from api.controllers.legacy import LegacyTaskController
+from api.controllers.metrics import MetricsController
 from api.controllers.queues import QueueController
 from api.controllers.schedules import ScheduleController
 from api.controllers.table_health import TableHealthController
@@ -13,6 +14,7 @@ __all__ = [
     "AuditController",
     "HealthController",
     "LegacyTaskController",
+    "MetricsController",
     "QueueController",
     "ScheduleController",
     "TableHealthController",
