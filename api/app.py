@@ -32,7 +32,10 @@ from api.controllers import (
     ScheduleController,
     TableHealthController,
     TaskController,
+    ThroughputController,
+    WorkerController,
 )
+from api.dashboard import dashboard_router
 from api.deps import Database, provide_actor, provide_connection, provide_database
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import ClosedStructSchemaPlugin
@@ -97,6 +100,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
             Tag(name="queues", description="Queue settings and counts"),
             Tag(name="schedules", description="Periodic tasks: cron schedules and their next run"),
             Tag(name="audit", description="The audit trail of admin acts"),
+            Tag(name="workers", description="The registered workers, alive or presumed dead"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
             Tag(name="metrics", description="Prometheus metrics of the queues and workers"),
@@ -153,11 +157,14 @@ def create_app(
             QueueController,
             ScheduleController,
             AuditController,
+            WorkerController,
+            ThroughputController,
             LegacyTaskController,
             HealthController,
             TableHealthController,
             MetricsController,
             assets,
+            dashboard_router(),
         ],
         lifespan=[open_pool],
         before_request=check_body,

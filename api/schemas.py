@@ -215,12 +215,29 @@ class TaskOut(TaskItemOut, kw_only=True):
     progress_at: Annotated[
         Timestamp | None, Meta(description="when the progress was stored; null when none")
     ] = None
+    errors: Annotated[
+        list[dict[str, Any]],
+        Meta(
+            description="every failed attempt, oldest first: {attempt, at, error} (the error "
+            "text the worker reported, a traceback for an exception)",
+            examples=[[{"attempt": 1, "at": "2030-01-01T10:00:00+00:00", "error": "boom"}]],
+        ),
+    ] = []
+    trace_context: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="the W3C trace context of what enqueued the task (`traceparent` and "
+            "`tracestate`), which the handler's span continues; null when none"
+        ),
+    ] = None
 
     @classmethod
     def of(cls, task: client.TaskSummary) -> Self:
         out = super().of(task)
         out.progress = task.progress
         out.progress_at = None if task.progress_at is None else utc_iso(task.progress_at)
+        out.errors = task.errors
+        out.trace_context = task.trace_context
         return out
 
 
@@ -473,6 +490,52 @@ class SchedulePut(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         | None
     ) = None
     reason: Reason | None = None
+
+
+# -- workers and throughput ----------------------------------------------------------------------
+
+
+class WorkerOut(msgspec.Struct, kw_only=True):
+    """A registered worker (a row of ``taskq.worker_info``): where it runs, what it claims, how
+    many tasks it runs, and whether it is alive."""
+
+    id: UUID
+    name: str
+    host: str | None
+    pid: int | None
+    queues: Annotated[list[str] | None, Meta(description="the queues it claims from; null: all")]
+    task_names: Annotated[
+        list[str] | None, Meta(description="the task names it handles; null: any")
+    ]
+    started_at: Timestamp
+    heartbeat_at: Annotated[Timestamp, Meta(description="its last heartbeat")]
+    lease: Annotated[float, Meta(description="seconds: the lease it claims with")]
+    running: Annotated[int, Meta(description="its RUNNING tasks")]
+    alive: Annotated[
+        bool,
+        Meta(description="false: presumed dead, its last heartbeat older than its lease"),
+    ]
+
+    @classmethod
+    def of(cls, row: client.WorkerInfo) -> WorkerOut:
+        fields = _with_iso_times(row, "started_at", "heartbeat_at")
+        fields["lease"] = row.lease.total_seconds()
+        return cls(**fields)
+
+
+class ThroughputOut(msgspec.Struct, kw_only=True):
+    """The tasks of a queue that finished in [bucket_start, bucket_end), by outcome."""
+
+    queue: str
+    bucket_start: Timestamp
+    bucket_end: Timestamp
+    completed: int
+    failed: Annotated[int, Meta(description="FAILED for good (an attempt that retries is not)")]
+    cancelled: int
+
+    @classmethod
+    def of(cls, row: client.Throughput) -> ThroughputOut:
+        return cls(**_with_iso_times(row, "bucket_start", "bucket_end"))
 
 
 # -- the audit trail -----------------------------------------------------------------------------

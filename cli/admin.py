@@ -107,19 +107,26 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-async def _with_connection(url: str, call: Callable[[client.Connection], Awaitable[T]]) -> T:
+def place_of(url: str) -> str:
+    """``host:port/dbname`` of a database URL, for messages (never its password)."""
+    where = conninfo_to_dict(url)
+    return f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
+
+
+async def open_connection(url: str, connect_timeout: int = 10) -> client.Connection:
+    """An autocommit connection to ``url``; Unavailable naming the place and the problem."""
     try:
-        conn = await connect(url, connect_timeout=10)
+        conn = await connect(url, connect_timeout=connect_timeout)
     except psycopg.Error as error:
-        where = conninfo_to_dict(url)
-        place = (
-            f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
-        )
         raise Unavailable(
-            f"cannot connect to the database at {place}: {connection_problem(error)}"
+            f"cannot connect to the database at {place_of(url)}: {connection_problem(error)}"
         ) from error
-    async with conn:
-        decoding.configure(conn)
+    decoding.configure(conn)
+    return conn
+
+
+async def _with_connection(url: str, call: Callable[[client.Connection], Awaitable[T]]) -> T:
+    async with await open_connection(url) as conn:
         try:
             return await call(conn)
         except SchemaMissing as error:
@@ -394,6 +401,46 @@ def _transition(
 def cmd_queues(args: argparse.Namespace) -> int:
     stats = run_call(args, client.queue_stats)
     emit(args, stats, table(stats, QUEUE_COLUMNS) if stats else "no queues yet")
+    return 0
+
+
+WORKER_COLUMNS = ("name", "host", "pid", "queues", "running", "heartbeat", "state")
+
+
+def age(length: timedelta) -> str:
+    """How long, as people read it at a glance: 45s, 3m05s, 2h10m, 3d04h (never negative)."""
+    whole = max(0, int(length.total_seconds()))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def worker_cells(worker: client.WorkerInfo, now: datetime) -> types.SimpleNamespace:
+    """A worker as ``taskq workers`` and ``taskq top`` show it: its queues (all: every queue),
+    its last heartbeat as an age, alive or dead (presumed: no heartbeat within its lease)."""
+    return types.SimpleNamespace(
+        name=worker.name,
+        host=worker.host,
+        pid=worker.pid,
+        queues="all" if worker.queues is None else ",".join(worker.queues),
+        running=worker.running,
+        heartbeat=age(now - worker.heartbeat_at) + " ago",
+        state="alive" if worker.alive else "dead",
+    )
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    workers = run_call(args, client.list_workers)
+    now = datetime.now(UTC)
+    rows = [worker_cells(worker, now) for worker in workers]
+    emit(args, workers, table(rows, WORKER_COLUMNS) if workers else "no workers")
     return 0
 
 
@@ -725,6 +772,15 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(handler=cmd_queues)
 
     p = commands.add_parser(
+        "workers",
+        help="list the registered workers, alive or presumed dead",
+        description="The registered workers (taskq.worker_info) by name: host, pid, queues, "
+        "running tasks, the age of the last heartbeat, and alive or dead (presumed dead: no "
+        "heartbeat within its lease; the maintenance turn removes it and rescues its tasks).",
+    )
+    p.set_defaults(handler=cmd_workers)
+
+    p = commands.add_parser(
         "health",
         help="table sizes, dead tuples, vacuums, and what holds back cleanup",
         description="Each taskq table's sizes, dead tuples and last (auto)vacuum and analyze "
@@ -864,6 +920,7 @@ def add_commands(commands: Any) -> None:
         "retry",
         "queues",
         "queue",
+        "workers",
         "audit",
         "health",
         "schedules",

@@ -16,13 +16,14 @@ from importlib.metadata import version
 from cli import admin
 from cli import api as api_command
 from cli import run as run_command
+from cli import top as top_command
 from cli import worker as worker_command
 from cli.options import HandlersNotImported, add_database_option, database_url
 from taskq import migrate
 from taskq.errors import TaskqError
 from taskq.logs import setup_logging
 from taskq.pgserver import ServerError
-from taskq.settings import ConfigError
+from taskq.settings import ConfigError, log_format_setting
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         ("api", api_command, "serve the REST API with uvicorn"),
         ("worker", worker_command, "run a worker: claim tasks, run handlers"),
+        ("top", top_command, "a live view of the queues and workers (q quits; --once: one frame)"),
     ):
         command_parser = commands.add_parser(name, help=text, description=command.DESCRIPTION)
         command.add_arguments(command_parser)
@@ -104,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler
-    if getattr(args, "log_level", None) is not None:
-        setup_logging(args.log_level)
     try:
+        if getattr(args, "log_level", None) is not None:
+            setup_logging(args.log_level, args.log_format or log_format_setting())
         return handler(args)
     except (
         TaskqError,

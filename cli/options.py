@@ -1,6 +1,7 @@
 """The options every ``taskq`` subcommand shares, each written once: ``--database-url`` (and
-the database it names), ``--log-level`` (:func:`cli.main.main` sets up logging at it),
-``--import`` (and the handler modules it imports) and a worker's ``--metrics-port``."""
+the database it names), ``--log-level`` and ``--log-format`` (:func:`cli.main.main` sets up
+logging with them), ``--import`` (and the handler modules it imports) and a worker's
+``--metrics-port``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cli.database import resolve_database
+from taskq.logs import LOG_FORMATS
 from taskq.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -46,6 +48,15 @@ def add_log_level_option(parser: argparse.ArgumentParser) -> None:
         type=str.upper,
         default="INFO",
         help="level of the lines logged to stderr (default: INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        type=str.lower,
+        default=None,
+        help="text: one line a record; json: one JSON object a line, with the task's id, "
+        "name, attempt and duration on a worker's task lines (default: TASKQ_LOG_FORMAT, "
+        "else text)",
     )
 
 

@@ -8,7 +8,7 @@ value Python cannot represent still decodes: see :attr:`Task.undecodable`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from taskq.decoding import Undecodable
 from taskq.errors import translate
 from taskq.rules import Priority, Status
+from taskq.tracing import current_trace_context
 
 Connection = psycopg.AsyncConnection[Any]
 TaskRow = TypeVar("TaskRow", bound="TaskSummary")
@@ -68,6 +69,8 @@ class TaskSummary(msgspec.Struct, kw_only=True):
     timeout: timedelta | None = None
     progress: Any = None
     progress_at: datetime | None = None
+    # the W3C trace context of what enqueued it ({"traceparent": ..., "tracestate": ...})
+    trace_context: dict[str, str] | None = None
     # seconds: finished - started, or elapsed while RUNNING, else None (taskq.time_to_execute)
     time_to_execute: float | None = None
     undecodable: dict[str, str] = {}
@@ -97,6 +100,8 @@ class Claimed(msgspec.Struct):
     #: how long the attempt may run (the task's own timeout, else its queue's default;
     #: None: no limit)
     timeout: timedelta | None = None
+    #: the W3C trace context of what enqueued it (None: none), which the handler's span continues
+    trace_context: dict[str, Any] | None = None
     undecodable: dict[str, str] = {}
 
     @classmethod
@@ -116,6 +121,7 @@ class Claimed(msgspec.Struct):
             task.lease_token,
             task.lease_expires_at,
             task.timeout,
+            task.trace_context,
             task.undecodable,
         )
 
@@ -317,7 +323,7 @@ SELECT taskq.enqueue(name => %(name)s, payload => %(payload)s, priority => %(pri
                      scheduled_at => %(scheduled_at)s, queue => %(queue)s,
                      max_attempts => %(max_attempts)s, unique_key => %(unique_key)s,
                      unique_for => %(unique_for)s, concurrency_key => %(concurrency_key)s,
-                     timeout => %(timeout)s)
+                     timeout => %(timeout)s, trace_context => %(trace_context)s)
 """
 ENQUEUE_MANY = """
 SELECT id, created
@@ -329,7 +335,8 @@ FROM taskq.enqueue_many(names => %(name)s::text[], payloads => %(payload)s::json
                         unique_keys => %(unique_key)s::text[],
                         unique_fors => %(unique_for)s::interval[],
                         concurrency_keys => %(concurrency_key)s::text[],
-                        timeouts => %(timeout)s::interval[])
+                        timeouts => %(timeout)s::interval[],
+                        trace_contexts => %(trace_context)s::jsonb[])
 """
 ENQUEUE_MANY_JSON = "SELECT id, created FROM taskq.enqueue_many(%(tasks)s)"
 CLAIM_NEXT = """
@@ -458,8 +465,14 @@ async def enqueue(
     unique_for: timedelta | None = None,
     concurrency_key: str | None = None,
     timeout: timedelta | None = None,  # noqa: ASYNC109 (the task's, not this call's)
+    trace_context: Mapping[str, str] | None = None,
 ) -> UUID:
-    """taskq.enqueue: a NULL (None) argument means its default (no key, no timeout)."""
+    """taskq.enqueue: a NULL (None) argument means its default (no key, no timeout).
+
+    ``trace_context`` is a W3C trace context, ``{"traceparent": ..., "tracestate": ...}``; None
+    takes the current OpenTelemetry span's, when there is one (:mod:`taskq.tracing`)."""
+    if trace_context is None:
+        trace_context = current_trace_context()
     value = await _value(
         conn,
         ENQUEUE,
@@ -474,6 +487,7 @@ async def enqueue(
             "unique_for": unique_for,
             "concurrency_key": concurrency_key,
             "timeout": timeout,
+            "trace_context": None if trace_context is None else Jsonb(dict(trace_context)),
         },
     )
     return UUID(str(value))
@@ -491,6 +505,7 @@ _ENQUEUE_KEYS: dict[str, tuple[type, ...]] = {
     "unique_for": (str, timedelta),
     "concurrency_key": (str,),
     "timeout": (str, timedelta),
+    "trace_context": (dict,),
 }
 _ARRAY_OF_KEY = {
     "names": "name",
@@ -503,6 +518,7 @@ _ARRAY_OF_KEY = {
     "unique_fors": "unique_for",
     "concurrency_keys": "concurrency_key",
     "timeouts": "timeout",
+    "trace_contexts": "trace_context",
 }
 
 
@@ -524,7 +540,7 @@ def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, list[Any] | None] | None:
     for key, values in columns.items():
         if key != "name" and all(value is None for value in values):
             arrays[key] = None  # every task takes the default
-        elif key == "payload":
+        elif key in ("payload", "trace_context"):
             arrays[key] = [None if value is None else Jsonb(value) for value in values]
         elif key == "scheduled_at":
             arrays[key] = [
@@ -565,8 +581,17 @@ async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
 
     The tasks go as the array form's columns (the faster call); a task the array form cannot
     carry goes with the others as the JSON form, whose error names it. Either way an error's
-    ``field`` is ``tasks[i].key``, i counted from 0.
+    ``field`` is ``tasks[i].key``, i counted from 0. A task without a ``trace_context`` gets the
+    current OpenTelemetry span's, as in :func:`enqueue`.
     """
+    current = current_trace_context()
+    if current is not None:
+        tasks = [
+            {**task, "trace_context": current}
+            if isinstance(task, Mapping) and task.get("trace_context") is None
+            else task
+            for task in tasks
+        ]
     arrays = _enqueue_arrays(tasks)
     if arrays is None:
         json_tasks = [

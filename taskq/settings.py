@@ -17,6 +17,9 @@ third, and :mod:`cli.database` is where a command falls back from the one to the
 Behind a connection pooler (PgBouncer in transaction pooling): ``TASKQ_PREPARE`` (``auto``, the
 default: off when a pooler is detected; ``on``; ``off``) says whether psycopg prepares
 statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LISTEN.
+
+``TASKQ_LOG_FORMAT`` (``text``, the default, or ``json``) is the log format of every taskq
+process when its ``--log-format`` is not given.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any, Literal
 import psycopg
 import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from taskq.logs import LOG_FORMATS, LogFormat
 
 
 class ConfigError(RuntimeError):
@@ -47,6 +52,7 @@ _PREPARE_CHOICES: dict[str, Prepare] = {"auto": "auto", "on": "on", "off": "off"
 LISTEN_URL_VARIABLE = "TASKQ_LISTEN_URL"
 MAINTENANCE_INTERVAL_VARIABLE = "TASKQ_MAINTENANCE_INTERVAL"
 DEFAULT_MAINTENANCE_INTERVAL = 60.0
+LOG_FORMAT_VARIABLE = "TASKQ_LOG_FORMAT"
 
 
 @dataclass(frozen=True)
@@ -245,3 +251,15 @@ def maintenance_interval_setting() -> float:
             f"not {text!r}"
         )
     return value
+
+
+def log_format_setting() -> LogFormat:
+    """``TASKQ_LOG_FORMAT``: ``text`` (the default) or ``json`` (one JSON object a line)."""
+    value = os.environ.get(LOG_FORMAT_VARIABLE, "").strip().lower() or "text"
+    for choice in LOG_FORMATS:
+        if value == choice:
+            return choice
+    raise ConfigError(
+        f"{LOG_FORMAT_VARIABLE} must be {' or '.join(LOG_FORMATS)}, "
+        f"not {os.environ[LOG_FORMAT_VARIABLE]!r}"
+    )

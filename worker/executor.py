@@ -87,7 +87,7 @@ class Executor:
         except Exception as error:
             reason = context.cancel_reason
             if reason is None:
-                return Failed(describe_error(error))
+                return Failed(describe_error(error), error)
             # it raised while being cancelled (perhaps because it was): the cancel stands
             return stopped(entry)
         finally:

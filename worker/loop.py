@@ -60,6 +60,7 @@ from worker.registry import BUILTINS, Handler, Registry
 from worker.registry import registry as default_registry
 from worker.reporter import Reporter
 from worker.scheduler import Scheduler
+from worker.tracing import handler_spans
 from worker.waiting import wait_event
 
 log = logging.getLogger("taskq.worker")
@@ -194,6 +195,8 @@ class Worker:
             metrics=metrics,
         )
         self._executor = Executor(self.handler, stuck=self._stuck)
+        # None without opentelemetry-api: then no span, and no cost
+        self._spans = handler_spans()
         self._progress = ProgressWriter(self._db)
         self._reporter = Reporter(
             self._db,
@@ -334,11 +337,16 @@ class Worker:
 
     async def _run_task(self, entry: Running) -> None:
         if log.isEnabledFor(logging.INFO):
-            log.info("%s started (queue %s)", entry.label, entry.task.queue)
+            log.info(
+                "%s started (queue %s)", entry.label, entry.task.queue, extra=entry.log_fields()
+            )
         try:
-            outcome = await self._executor.run(entry)
+            if self._spans is None:
+                outcome = await self._executor.run(entry)
+            else:
+                outcome = await self._spans.run(entry, self._executor.run)
         except Exception as error:  # the executor turns a handler's errors into outcomes
-            log.exception("%s: the worker failed to run it", entry.label)
+            log.exception("%s: the worker failed to run it", entry.label, extra=entry.log_fields())
             outcome = Failed(describe_error(error))
         if entry.abandoned:
             return  # reported already, without waiting for this handler (see _stuck)

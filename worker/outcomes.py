@@ -35,7 +35,11 @@ encode_json = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True)
 class Failed:
+    """The attempt failed with ``error`` (its text as stored); ``exception`` is what the handler
+    raised, when it raised (the handler's span records it)."""
+
     error: str
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,21 @@ class Running:
     def elapsed(self) -> float:
         """Seconds the handler ran (so far, while it runs)."""
         return (self.ended or monotonic()) - self.started
+
+    def log_fields(self, *, duration: bool = False) -> dict[str, Any]:
+        """The ``extra=`` of a log line about this task, which ``--log-format json`` shows
+        (:data:`taskq.logs.TASK_FIELDS`); ``duration``: with the seconds its handler ran. Made
+        only for a line that is logged: the caller asks ``isEnabledFor`` first."""
+        task = self.task
+        fields: dict[str, Any] = {
+            "task_id": str(task.id),
+            "task_name": task.name,
+            "attempt": task.attempts,
+            "worker": str(self.context.worker_id),
+        }
+        if duration:
+            fields["duration"] = round(self.elapsed(), 6)
+        return fields
 
 
 def stopped(entry: Running) -> Outcome:

@@ -122,6 +122,7 @@ class Reporter:
                 "%s interrupted by shutdown after %.3fs; handing it back",
                 entry.label,
                 entry.elapsed(),
+                extra=entry.log_fields(duration=True),
             )
             reported.set_result(None)
             self.settled(entry)
@@ -232,28 +233,38 @@ def log_outcome(entry: Running, outcome: Outcome, stored: Stored) -> None:
     if isinstance(outcome, Succeeded | Cancelled):
         if not log.isEnabledFor(logging.INFO):
             return
+        fields = entry.log_fields(duration=True)
         if isinstance(outcome, Succeeded):
-            log.info("%s completed in %.3fs", entry.label, entry.elapsed())
+            log.info("%s completed in %.3fs", entry.label, fields["duration"], extra=fields)
         else:
             log.info(
-                "%s cancelled after %.3fs; now %s", entry.label, entry.elapsed(), stored.status
+                "%s cancelled after %.3fs; now %s",
+                entry.label,
+                fields["duration"],
+                stored.status,
+                extra=fields,
             )
         return
-    elapsed = entry.elapsed()
-    if stored.status == "QUEUED":
+    retried = stored.status == "QUEUED"
+    if not log.isEnabledFor(logging.WARNING if retried else logging.ERROR):
+        return
+    fields = entry.log_fields(duration=True)
+    if retried:
         assert stored.scheduled_at is not None, "a retry has a due time"
         log.warning(
             "%s failed in %.3fs: %s; retry at %s",
             entry.label,
-            elapsed,
+            fields["duration"],
             first_line(outcome.error),
             stored.scheduled_at.isoformat(),
+            extra=fields,
         )
     else:
         log.error(
             "%s failed in %.3fs: %s; now %s",
             entry.label,
-            elapsed,
+            fields["duration"],
             first_line(outcome.error),
             stored.status,
+            extra=fields,
         )

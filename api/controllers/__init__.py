@@ -1,5 +1,5 @@
-"""One controller per resource: tasks, queues, schedules, the audit trail, the older ``/task/...``
-routes, health, metrics."""
+"""One controller per resource: tasks, queues, schedules, the audit trail, workers, throughput,
+the older ``/task/...`` routes, health, metrics."""
 
 from api.controllers.audit import AuditController
 from api.controllers.health import HealthController
@@ -9,6 +9,8 @@ from api.controllers.queues import QueueController
 from api.controllers.schedules import ScheduleController
 from api.controllers.table_health import TableHealthController
 from api.controllers.tasks import TaskController
+from api.controllers.throughput import ThroughputController
+from api.controllers.workers import WorkerController
 
 __all__ = [
     "AuditController",
@@ -19,4 +21,6 @@ __all__ = [
     "ScheduleController",
     "TableHealthController",
     "TaskController",
+    "ThroughputController",
+    "WorkerController",
 ]

@@ -11,13 +11,13 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, Parameter
+from litestar.params import Body, HeaderParameter, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.deps import ActorDep, ConnectionDep, strict_body
 from api.errors import invalid, problem_responses
 from api.schemas import TaskCreate, TaskCreatedOut, TaskOut, TaskPageOut, as_utc
-from taskq import client
+from taskq import client, tracing
 from taskq.errors import TaskqError
 from taskq.rules import PAGE_MAX, REASON_MAX, Status
 
@@ -36,6 +36,33 @@ ReasonQuery = Annotated[
         examples=[Example(value="duplicate")],
     ),
 ]
+TraceparentHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="traceparent",
+        required=False,
+        description="the W3C Trace Context header of the caller's span: the task stores it as "
+        "its `trace_context`, and the worker's span of the handler continues that trace. An "
+        "invalid one is ignored (the task has no trace context), never refused.",
+        examples=[Example(value="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")],
+    ),
+]
+TracestateHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="tracestate",
+        required=False,
+        description="the W3C Trace Context vendor state, stored with a valid `traceparent` "
+        "(left out past 512 characters)",
+        examples=[Example(value="congo=t61rcWkgMzE")],
+    ),
+]
+TRACE_NOTE = (
+    " The request's `traceparent` and `tracestate` headers (W3C Trace Context) become the "
+    "task's `trace_context`; an invalid `traceparent` is ignored, as the W3C asks of a "
+    "receiver. When the API itself runs under OpenTelemetry, the current span's context is "
+    "stored instead (it continues the same trace)."
+)
 ACT_NOTE = (
     " Writes a row of the audit trail with `reason` and the token's name as the actor "
     "(`GET /api/audit`)."
@@ -98,7 +125,7 @@ class TaskController(Controller):
         summary="Enqueue a task",
         description="Calls `taskq.enqueue_many` with the one task. Answers 201 with the new task, "
         "or 200 with the task that holds its `unique_key` (`created` false). A `scheduled_at` "
-        "without an offset is read as UTC. Works with and without the trailing slash.",
+        "without an offset is read as UTC. Works with and without the trailing slash." + TRACE_NOTE,
         status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: ResponseSpec(
@@ -121,6 +148,8 @@ class TaskController(Controller):
             ),
         ],
         request: Request[Any, Any, Any],
+        traceparent: TraceparentHeader = None,
+        tracestate: TracestateHeader = None,
     ) -> Response[TaskCreatedOut]:
         data = await strict_body(request, TaskCreate)
         scheduled_at = None
@@ -142,6 +171,8 @@ class TaskController(Controller):
             "unique_for": data.unique_for,
             "concurrency_key": data.concurrency_key,
             "timeout": data.timeout,
+            "trace_context": tracing.current_trace_context()
+            or tracing.from_headers(traceparent, tracestate),
         }
         try:
             (answer,) = await client.enqueue_each(conn, [task])

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,8 @@ import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from api import create_app
 from taskq import client
@@ -70,6 +73,25 @@ async def fail_task(db: client.Connection, task_id: UUID) -> None:
     assert task.lease_token is not None
     failed = await client.fail(db, task.id, task.lease_token, "boom")
     assert failed.status == "FAILED"
+
+
+@contextmanager
+def login_as_member_of(
+    pg_server: PgServer, database_url: str, role: str, member_of: str
+) -> Iterator[str]:
+    """``database_url`` for a new login ``role``, a member of ``member_of`` only; dropped after."""
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                sql.Identifier(role), sql.Identifier(member_of)
+            )
+        )
+    try:
+        yield make_conninfo(database_url, user=role)
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 # -- a real server in a subprocess ---------------------------------------------------------------

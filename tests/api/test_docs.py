@@ -30,6 +30,8 @@ ROUTES = {
     ("put", "/api/schedules/{name}"): "putSchedule",
     ("delete", "/api/schedules/{name}"): "deleteSchedule",
     ("get", "/api/audit"): "listAudit",
+    ("get", "/api/workers"): "listWorkers",
+    ("get", "/api/throughput"): "throughput",
     ("get", "/task/create"): "legacyCreateTask",
     ("get", "/task/status/{task_id}"): "legacyTaskStatus",
     ("get", "/health"): "health",

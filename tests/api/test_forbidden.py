@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import psycopg
 from litestar.testing import AsyncTestClient
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from api import create_app
-from tests.api.conftest import Client
+from tests.api.conftest import Client, login_as_member_of
 from tests.api.test_tasks import problem
 from tests.conftest import PgServer
 
 
 async def test_a_call_the_role_may_not_make_is_403(database_url: str, pg_server: PgServer) -> None:
-    role = "taskq_test_producer_only"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE taskq_producer").format(sql.Identifier(role))
-        )
-    try:
-        url = make_conninfo(database_url, user=role)
+    with login_as_member_of(
+        pg_server, database_url, "taskq_test_producer_only", "taskq_producer"
+    ) as url:
         async with AsyncTestClient(app=create_app(url, pool_timeout=2.0)) as api:
             created = await api.post("/api/tasks/", json={"name": "x"})
             assert created.status_code == 201, created.text
@@ -34,9 +27,6 @@ async def test_a_call_the_role_may_not_make_is_403(database_url: str, pg_server:
             problem(await api.get("/api/audit"), 403)
             # the refused cancel changed nothing
             assert (await api.get(f"/api/tasks/{task_id}")).json()["status"] == "QUEUED"
-    finally:
-        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 async def test_a_call_the_database_rolled_back_for_a_concurrent_one_is_503_retry(

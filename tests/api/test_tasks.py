@@ -37,6 +37,8 @@ TASK_KEYS = {
     # a single task's view, not a list's
     "progress",
     "progress_at",
+    "errors",
+    "trace_context",
 }
 MISSING = "01936d1e-84f0-7c1a-9d37-2f5e0b8c4a11"
 PROBLEM = "application/problem+json"
@@ -209,6 +211,23 @@ async def test_get_answers_the_task(api: Client) -> None:
     response = await api.get(f"/api/tasks/{created['id']}")
     assert response.status_code == 200
     assert {**response.json(), "created": True} == created
+
+
+async def test_get_shows_the_error_of_every_attempt(api: Client, db: client.Connection) -> None:
+    created = await create(api, max_attempts=2)
+    task_id = UUID(created["id"])
+    assert created["errors"] == []
+    for error in ("first: Traceback ...", "second: <b>boom</b>"):
+        task = await start_task(db, task_id)
+        assert task.lease_token is not None
+        await client.fail(db, task_id, task.lease_token, error, retry_delay=timedelta(0))
+    task = (await api.get(f"/api/tasks/{task_id}")).json()
+    assert task["status"] == "FAILED"
+    assert [(e["attempt"], e["error"]) for e in task["errors"]] == [
+        (1, "first: Traceback ..."),
+        (2, "second: <b>boom</b>"),
+    ]
+    assert all(datetime.fromisoformat(e["at"]) for e in task["errors"])
 
 
 async def test_get_an_unknown_task_is_404_naming_it(api: Client) -> None:
@@ -409,7 +428,8 @@ async def test_list_accepts_the_largest_limit(api: Client) -> None:
 # -- GET /api/tasks?include= ---------------------------------------------------------------------
 
 LARGE = {"payload", "result"}
-PROGRESS = {"progress", "progress_at"}
+ONE_TASK_ONLY = {"progress", "progress_at", "errors"}
+PROGRESS = {"progress", "progress_at", "trace_context"}
 
 
 async def test_list_leaves_payload_and_result_out_unless_included(
@@ -431,7 +451,7 @@ async def test_list_leaves_payload_and_result_out_unless_included(
         response = await api.get("/api/tasks", params=params)
         assert response.status_code == 200, response.text
         [item] = response.json()["items"]
-        assert set(item) == (TASK_KEYS - LARGE - PROGRESS) | shown, include
+        assert set(item) == (TASK_KEYS - LARGE - ONE_TASK_ONLY) | shown, include
         assert item == {key: whole[key] for key in item}
     assert whole["payload"] == {"big": "x" * 1000}
     assert whole["result"] == {"answer": 42}
@@ -514,3 +534,51 @@ async def test_bad_task_options_are_400_naming_the_field(api: Client) -> None:
         assert invalid_names(problem(response, 400)) == [field], (body, response.text)
         # one task: the message is about the body, not about element #1 of a batch
         assert "task #" not in response.json()["detail"], response.text
+
+
+# -- POST /api/tasks/: traceparent and tracestate -------------------------------------------------
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def test_create_stores_the_request_trace_context(api: Client) -> None:
+    response = await api.post(
+        "/api/tasks/",
+        json={"name": "echo"},
+        headers={"traceparent": TRACEPARENT, "tracestate": "congo=t61rcWkgMzE"},
+    )
+    assert response.status_code == 201, response.text
+    expected = {"traceparent": TRACEPARENT, "tracestate": "congo=t61rcWkgMzE"}
+    assert response.json()["trace_context"] == expected
+    again = await api.get(f"/api/tasks/{response.json()['id']}")
+    assert again.json()["trace_context"] == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"traceparent": "garbage"},
+        {"traceparent": TRACEPARENT.upper()},
+        {"traceparent": "00-" + "0" * 32 + "-b7ad6b7169203331-01"},
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-" + "0" * 16 + "-01"},
+        {"traceparent": "ff" + TRACEPARENT[2:]},
+        {"traceparent": TRACEPARENT + "-00"},
+        {"traceparent": "x" * 8000, "tracestate": "a=b"},
+        {"tracestate": "congo=t61rcWkgMzE"},
+        {},
+    ],
+)
+async def test_create_ignores_an_invalid_traceparent(api: Client, headers: dict[str, str]) -> None:
+    response = await api.post("/api/tasks/", json={"name": "echo"}, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["trace_context"] is None
+
+
+async def test_create_leaves_out_a_tracestate_it_cannot_keep(api: Client) -> None:
+    response = await api.post(
+        "/api/tasks/",
+        json={"name": "echo"},
+        headers={"traceparent": TRACEPARENT, "tracestate": "k=" + "v" * 600},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["trace_context"] == {"traceparent": TRACEPARENT}

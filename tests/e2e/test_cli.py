@@ -270,6 +270,7 @@ def test_unreachable_database_from_a_subprocess() -> None:
 def test_every_subcommand_has_help() -> None:
     commands = ["run", "api", "worker", "migrate", "psql", "enqueue", "status", "ls"]
     commands += ["pause", "resume", "cancel", "retry", "queues", "queue", "audit", "prune"]
+    commands += ["workers", "top"]
     for command in commands:
         result = subprocess.run(
             [TASKQ, command, "--help"], capture_output=True, text=True, timeout=60, check=False
@@ -383,7 +384,8 @@ def test_a_handler_module_that_cannot_be_imported_is_one_line(command: str, tmp_
 
 
 def test_the_shared_options_are_written_once() -> None:
-    """--database-url, --log-level and --import read and say the same in every subcommand."""
+    """--database-url, --log-level, --log-format and --import read and say the same in every
+    subcommand."""
     (subcommands,) = [
         action
         for action in build_parser()._actions
@@ -394,7 +396,7 @@ def test_the_shared_options_are_written_once() -> None:
     for parser in commands.values():
         for action in parser._actions:
             option = next((o for o in action.option_strings if o.startswith("--")), "")
-            if option in ("--database-url", "--log-level", "--import"):
+            if option in ("--database-url", "--log-level", "--log-format", "--import"):
                 described = (
                     tuple(action.option_strings),
                     action.help,
@@ -406,6 +408,7 @@ def test_the_shared_options_are_written_once() -> None:
     assert {option: len(kinds) for option, kinds in seen.items()} == {
         "--database-url": 1,
         "--log-level": 1,
+        "--log-format": 1,
         "--import": 1,
     }
     database = {n for n, p in commands.items() if "--database-url" in p._option_string_actions}
@@ -507,12 +510,12 @@ def test_a_wrong_password_at_start_is_one_line(
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+\[\d+\]: \S")
 
 
-def test_the_api_logs_in_the_one_format(database_url: str, tmp_path: Path) -> None:
+def api_log_of_one_request(database_url: str, log_path: Path, *flags: str) -> list[str]:
+    """The lines ``taskq api FLAGS`` logs while it serves one ``GET /health`` and stops."""
     port = free_port()
-    log_path = tmp_path / "api.log"
     with log_path.open("w") as log:
         api = subprocess.Popen(
-            [TASKQ, "api", "--port", str(port)],
+            [TASKQ, "api", "--port", str(port), *flags],
             env=clean_env(TASKQ_DATABASE_URL=database_url),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -533,7 +536,11 @@ def test_the_api_logs_in_the_one_format(database_url: str, tmp_path: Path) -> No
         if api.poll() is None:
             api.kill()
             api.wait(timeout=30)
-    lines = log_path.read_text().splitlines()
+    return log_path.read_text().splitlines()
+
+
+def test_the_api_logs_in_the_one_format(database_url: str, tmp_path: Path) -> None:
+    lines = api_log_of_one_request(database_url, tmp_path / "api.log")
     assert any("uvicorn" in line for line in lines), lines
     assert any('"GET /health HTTP/1.1" 200' in line for line in lines), lines
     assert [line for line in lines if not LOG_LINE.match(line)] == []

@@ -28,6 +28,7 @@ CLAIMED_COLUMNS = [
     "lease_token",
     "lease_expires_at",
     "timeout",
+    "trace_context",
 ]
 MISSING = UUID("00000000-0000-7000-8000-000000000000")
 

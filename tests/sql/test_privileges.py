@@ -34,10 +34,10 @@ TIME_TO_EXECUTE = {
 }
 PRODUCER = {
     "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, "
-    "text, interval, text, interval)",
+    "text, interval, text, interval, jsonb)",
     "taskq.enqueue_many(jsonb)",
     "taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], "
-    "text[], interval[], text[], interval[])",
+    "text[], interval[], text[], interval[], jsonb[])",
     "taskq.get_task(uuid)",
 }
 WORKER = {

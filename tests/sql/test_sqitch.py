@@ -13,10 +13,10 @@ from taskq import migrate
 # what taskq_admin may call (tests/sql/test_privileges.py has each role's); PUBLIC may call none
 PUBLIC_FUNCTIONS = [
     "taskq.enqueue(text, jsonb, taskq.priority, timestamptz, text, integer, "
-    "text, interval, text, interval)",
+    "text, interval, text, interval, jsonb)",
     "taskq.enqueue_many(jsonb)",
     "taskq.enqueue_many(text[], jsonb[], text[], taskq.priority[], timestamptz[], integer[], "
-    "text[], interval[], text[], interval[])",
+    "text[], interval[], text[], interval[], jsonb[])",
     "taskq.claim_next(uuid, text[], text[], interval, integer)",
     "taskq.complete(uuid, uuid, jsonb)",
     "taskq.fail(uuid, uuid, text, interval, timestamptz)",

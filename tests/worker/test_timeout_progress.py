@@ -11,16 +11,22 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import psycopg
+import pytest
 
 from taskq import client
 from taskq.client import Task
 from tests.worker.helpers import await_until, held_entry, running_worker
 from worker import Registry, TaskContext
+from worker.context import encode_progress
 from worker.database import Database
 from worker.progress import ProgressWriter
 
 AsyncConn = psycopg.AsyncConnection[Any]
+
+
+encode = msgspec.json.Encoder().encode
 
 
 async def reaches(conn: AsyncConn, task_id: UUID, status: str, within: float = 15) -> Task:
@@ -212,3 +218,26 @@ async def test_a_stale_progress_is_dropped_and_the_others_written(
     await writer.flush([stale, live_entry])
     assert (await client.get_task(aconn, again.id)).progress == "live"
     assert stale.context.take_progress() == (False, None)  # dropped, not kept for a retry
+
+
+async def test_the_worker_measures_a_progress_value_as_the_database_does(aconn: AsyncConn) -> None:
+    # compact JSON under 8192 bytes that PostgreSQL writes over it (a space after each "," and
+    # ":"), one on each side of the limit, and strings holding the separators
+    values: list[Any] = [
+        {f"k{n:04}": n for n in range(600)},
+        list(range(1700)),
+        [{"a": 1, "b": [1, 2]}] * 400,
+        ["x, y: z" * 10] * 100,
+        ["a" * 8186],
+        ["a" * 8187],
+        {"s": "a" * 8185},
+    ]
+    for value in values:
+        cur = await aconn.execute("SELECT octet_length(%s::jsonb::text)", (encode(value).decode(),))
+        row = await cur.fetchone()
+        assert row is not None
+        if row[0] > 8192:
+            with pytest.raises(ValueError, match=f"not {row[0]}$"):
+                encode_progress(value)
+        else:
+            assert encode_progress(value) == encode(value).decode()
