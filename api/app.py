@@ -27,6 +27,7 @@ from api.controllers import (
     AuditController,
     HealthController,
     LegacyTaskController,
+    MetricsController,
     QueueController,
     ScheduleController,
     TableHealthController,
@@ -102,6 +103,7 @@ def _openapi_config(secured: bool) -> OpenAPIConfig:
             Tag(name="workers", description="The registered workers, alive or presumed dead"),
             Tag(name="older API", description="The routes of the older API, kept as they were"),
             Tag(name="health", description="Liveness of the API and its database"),
+            Tag(name="metrics", description="Prometheus metrics of the queues and workers"),
         ],
     )
 
@@ -160,6 +162,7 @@ def create_app(
             LegacyTaskController,
             HealthController,
             TableHealthController,
+            MetricsController,
             assets,
             dashboard_router(),
         ],

@@ -1,17 +1,24 @@
 """The options every ``taskq`` subcommand shares, each written once: ``--database-url`` (and
 the database it names), ``--log-level`` and ``--log-format`` (:func:`cli.main.main` sets up
-logging with them) and ``--import`` (and the handler modules it imports)."""
+logging with them), ``--import`` (and the handler modules it imports) and a worker's
+``--metrics-port``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from cli.database import resolve_database
 from taskq.logs import LOG_FORMATS
+from taskq.settings import ConfigError
+
+if TYPE_CHECKING:
+    from worker.metrics import WorkerMetrics
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -132,3 +139,53 @@ def import_handlers(modules: Sequence[str]) -> None:
             raise HandlersNotImported(
                 f"cannot import handlers from {module}: {type(error).__name__}: {error}"
             ) from error
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {value}")
+    return value
+
+
+def add_metrics_options(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port`` and ``--metrics-host``: where the worker serves its Prometheus
+    metrics (nothing is served, nor observed, without a port)."""
+    parser.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve the worker's Prometheus metrics (handler durations, claims, reports, "
+        "reconnects) on this port, at /metrics; off by default",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the worker's metrics endpoint, which wants no token (default: "
+        "127.0.0.1; 0.0.0.0 for a Prometheus on another host or container)",
+    )
+
+
+@contextlib.contextmanager
+def worker_metrics(args: argparse.Namespace) -> Iterator[WorkerMetrics | None]:
+    """The worker's metrics, served on ``--metrics-host``:``--metrics-port`` while the block
+    runs; None without a port. :class:`ConfigError` when the port cannot be had."""
+    if args.metrics_port is None:
+        yield None
+        return
+    from worker.metrics import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    try:
+        server = metrics.serve(args.metrics_host, args.metrics_port)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve the worker's metrics on {args.metrics_host}:{args.metrics_port}: "
+            f"{error.strerror or error}; pick another --metrics-port"
+        ) from None
+    try:
+        yield metrics
+    finally:
+        server.shutdown()
+        server.server_close()

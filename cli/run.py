@@ -21,15 +21,17 @@ import os
 import socket
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import uvicorn
 
 from cli.options import (
     add_database_option,
     add_log_level_option,
+    add_metrics_options,
     add_worker_options,
     import_handlers,
+    worker_metrics,
 )
 from cli.signals import handle_stop_signals
 from taskq import migrate
@@ -37,6 +39,7 @@ from taskq.embedded import API_LOGIN, WORKER_LOGIN, ensure_embedded, ensure_run_
 from taskq.errors import TaskqError, Unavailable
 from taskq.pgserver import LocalServer
 from taskq.settings import (
+    ConfigError,
     DatabaseSource,
     check_database,
     configured_database,
@@ -45,6 +48,9 @@ from taskq.settings import (
     maintenance_interval_setting,
     prepare_setting,
 )
+
+if TYPE_CHECKING:
+    from worker.metrics import WorkerMetrics
 
 DESCRIPTION = (
     "Start taskq in one command: find or start the database (TASKQ_DATABASE_URL, DATABASE_URL, "
@@ -62,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_worker_options(parser, grace=10.0)
     add_database_option(parser)
     add_log_level_option(parser)
+    add_metrics_options(parser)
 
 
 @contextlib.contextmanager
@@ -113,7 +120,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(args: argparse.Namespace, api_url: str, worker_url: str, banner: str) -> None:
+async def serve(
+    args: argparse.Namespace,
+    api_url: str,
+    worker_url: str,
+    banner: str,
+    metrics: WorkerMetrics | None = None,
+) -> None:
     from api.app import create_app
     from api.auth import tokens_from_env
     from worker import Worker
@@ -132,6 +145,7 @@ async def serve(args: argparse.Namespace, api_url: str, worker_url: str, banner:
         listen_url=listen_url_setting(),
         prepare=prepare,
         maintenance_interval=maintenance_interval_setting(),
+        metrics=metrics,
     )
 
     # A second Ctrl-C skips the worker's grace; the API then stops as usual, its lifespan
@@ -165,6 +179,7 @@ def _banner(args: argparse.Namespace, source: DatabaseSource) -> str:
             "taskq is running",
             f"  API      {base}/api/tasks/",
             f"  docs     {base}/docs",
+            f"  metrics  {base}/metrics",
             f"  database {source.origin}",
             f"  psql     psql '{source.url}'",
             "Ctrl-C stops the worker, the API and the embedded database.",
@@ -182,16 +197,23 @@ def run(args: argparse.Namespace) -> int:
     listen_url_setting()
     maintenance_interval_setting()
     tokens_from_env()
+    if args.metrics_port == args.port:
+        raise ConfigError(f"--metrics-port must differ from --port ({args.port}), the API's")
+    with worker_metrics(args) as metrics:
+        return _start(args, metrics)
+
+
+def _start(args: argparse.Namespace, metrics: WorkerMetrics | None) -> int:
     configured = configured_database(args.database_url)
     if configured is not None:
         check_reachable(configured)
-        return _run_on(args, configured)
+        return _run_on(args, configured, metrics)
     home = embedded_home()
     with exclusive_run(home):
         log.info("starting the embedded PostgreSQL in %s", home)
         server, source, _ = ensure_embedded(home)
         try:
-            return _run_on(args, source)
+            return _run_on(args, source, metrics)
         finally:
             log.info("stopping the embedded PostgreSQL")
             _stop(server)
@@ -204,7 +226,9 @@ def _stop(server: LocalServer) -> None:
         log.warning("the embedded PostgreSQL did not stop cleanly: %s", error)
 
 
-def _run_on(args: argparse.Namespace, source: DatabaseSource) -> int:
+def _run_on(
+    args: argparse.Namespace, source: DatabaseSource, metrics: WorkerMetrics | None = None
+) -> int:
     """Deploy, then serve: on the embedded server the API and the worker log in as roles of
     their own (taskq.embedded.RUN_LOGINS); a configured database is used as its URL says."""
     output = migrate.deploy(source.url)
@@ -213,5 +237,5 @@ def _run_on(args: argparse.Namespace, source: DatabaseSource) -> int:
     if source.embedded:
         logins = ensure_run_logins(source)
         api_url, worker_url = logins[API_LOGIN], logins[WORKER_LOGIN]
-    asyncio.run(serve(args, api_url, worker_url, _banner(args, source)))
+    asyncio.run(serve(args, api_url, worker_url, _banner(args, source), metrics))
     return 0

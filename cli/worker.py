@@ -11,9 +11,11 @@ from cli.options import (
     HandlersNotImported,
     add_database_option,
     add_log_level_option,
+    add_metrics_options,
     add_worker_options,
     import_handlers,
     seconds,
+    worker_metrics,
 )
 from cli.signals import handle_stop_signals
 from taskq.settings import (
@@ -42,6 +44,10 @@ statements (auto: off behind a detected pooler).
 Every TASKQ_MAINTENANCE_INTERVAL seconds or so (default 60; 0: never) the worker takes its turn
 at taskq.maintain: dead workers removed, their tasks rescued, finished tasks past their queue's
 retention pruned; one worker at a time does it, the others' turns return at once.
+
+--metrics-port PORT serves the worker's Prometheus metrics at http://127.0.0.1:PORT/metrics
+(--metrics-host to listen elsewhere): handler durations by task name and outcome, claims,
+reports, reconnects, running tasks. The queues' figures are the API's /metrics.
 
 SIGTERM or SIGINT: stop claiming, let running tasks finish within --grace seconds, then hand
 the rest back (QUEUED again, the attempt not counted) and exit 0. A repeated SIGTERM changes
@@ -85,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "through a connection pooler (default: TASKQ_LISTEN_URL, else the database URL)",
     )
     add_log_level_option(parser)
+    add_metrics_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,21 +112,26 @@ def run(args: argparse.Namespace) -> int:
     source = database_at_start(args.database_url, log, "waiting for it")
     if source is None:
         return 2
-    worker = Worker(
-        source.url,
-        queues=args.queues or ["default"],
-        concurrency=args.concurrency,
-        any_name=args.any_name,
-        grace=args.grace,
-        lease=args.lease,
-        poll=args.poll,
-        name=args.name,
-        listen_url=listen_url,
-        prepare=prepare,
-        maintenance_interval=maintenance_interval,
-    )
     try:
-        asyncio.run(_serve(worker))
+        with worker_metrics(args) as metrics:
+            worker = Worker(
+                source.url,
+                queues=args.queues or ["default"],
+                concurrency=args.concurrency,
+                any_name=args.any_name,
+                grace=args.grace,
+                lease=args.lease,
+                poll=args.poll,
+                name=args.name,
+                listen_url=listen_url,
+                prepare=prepare,
+                maintenance_interval=maintenance_interval,
+                metrics=metrics,
+            )
+            asyncio.run(_serve(worker))
+    except ConfigError as error:
+        log.error("%s", error)
+        return 2
     except Exception:
         log.exception("the worker crashed")
         return 1

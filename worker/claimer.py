@@ -22,6 +22,7 @@ from taskq import client
 from taskq.client import Claimed
 from taskq.errors import NotFound, TaskqError
 from worker.database import Call
+from worker.metrics import WorkerMetrics
 from worker.registration import Registration
 from worker.waiting import ReconnectDelay, wait_event
 
@@ -50,6 +51,7 @@ class Claimer:
         stopping: asyncio.Event,
         wake: asyncio.Event,
         answers_lost: asyncio.Event,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.db = db
         self.registration = registration
@@ -63,6 +65,7 @@ class Claimer:
         self.stopping = stopping
         self.wake = wake
         self.answers_lost = answers_lost
+        self.metrics = metrics
 
     async def run(self) -> None:
         """Claim until ``stopping`` is set; return once no claim is under way."""
@@ -97,6 +100,8 @@ class Claimer:
                     await wait_event(self.stopping, seconds)
                     continue
                 delay.reset()
+                if self.metrics is not None:
+                    self.metrics.claimed(len(tasks))
                 for task in tasks:
                     self.start(task)
                 if len(tasks) == free:

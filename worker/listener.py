@@ -22,6 +22,7 @@ from taskq.client import Connection
 from taskq.errors import TaskqError
 from taskq.pool import behind_pooler, connect
 from taskq.settings import Prepare
+from worker.metrics import WorkerMetrics
 from worker.registration import Registration
 from worker.waiting import ReconnectDelay
 
@@ -46,6 +47,7 @@ class Listener:
         listening: asyncio.Event,
         answers_lost: asyncio.Event,
         schedules_changed: asyncio.Event | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.url = listen_url or database_url
         self.registration = registration
@@ -59,6 +61,7 @@ class Listener:
         self.listening = listening
         self.answers_lost = answers_lost
         self.schedules_changed = schedules_changed
+        self.metrics = metrics
         #: True once a connection pooler was found on the database URL, and no ``listen_url``
         self.poll_only = False
 
@@ -96,6 +99,8 @@ class Listener:
                     self.listening.set()
                     if lost:
                         log.info("LISTEN connection re-established")
+                        if self.metrics is not None:
+                            self.metrics.reconnected()
                         # notifications sent while it was down are lost: look for work now
                         self.wake.set()
                         self.heartbeat_now.set()

@@ -52,6 +52,7 @@ from worker.executor import STUCK_AFTER, Executor
 from worker.heartbeat import Heartbeat
 from worker.listener import Listener
 from worker.maintenance import Maintenance
+from worker.metrics import WorkerMetrics
 from worker.outcomes import Failed, Outcome, Running, describe_error, stopped
 from worker.progress import ProgressWriter
 from worker.registration import Registration
@@ -74,6 +75,9 @@ class Worker:
     QUEUED, its attempts untouched, for a worker that handles it, and shows in
     ``taskq.unhandled_tasks`` while none runs. ``any_name=True`` claims every name instead; a
     task without a handler then fails with ``no handler registered for '<name>'``.
+
+    With ``metrics`` (what ``--metrics-port`` serves) it times each handler and counts claims,
+    reports and reconnections; without, it observes nothing.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Worker:
         prepare: Prepare | None = None,
         maintenance_interval: float = 60.0,
         schedules_interval: float = 60.0,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         if not queues or any(not q for q in queues):
             raise ValueError("a worker needs at least one non-empty queue name")
@@ -118,6 +123,8 @@ class Worker:
         self.connect_timeout = connect_timeout
         self.listen_url = listen_url
         self.prepare = prepare
+        #: what ``--metrics-port`` serves (None: nothing is observed)
+        self.metrics = metrics
         #: set once the worker is listening and registered, cleared when it has left
         self.ready = asyncio.Event()
         #: set once the worker claims nothing more after :meth:`stop` (a claim already sent
@@ -170,6 +177,7 @@ class Worker:
             listening=self._listening,
             answers_lost=answers_lost,
             schedules_changed=self._schedules_changed,
+            metrics=metrics,
         )
         self._claimer = Claimer(
             self._db,
@@ -184,13 +192,18 @@ class Worker:
             stopping=self._stopping,
             wake=self._wake,
             answers_lost=answers_lost,
+            metrics=metrics,
         )
         self._executor = Executor(self.handler, stuck=self._stuck)
         # None without opentelemetry-api: then no span, and no cost
         self._spans = handler_spans()
         self._progress = ProgressWriter(self._db)
         self._reporter = Reporter(
-            self._db, abandon=self._abandon, settled=self._let_go_of, before=self._progress.flush
+            self._db,
+            abandon=self._abandon,
+            settled=self._let_go_of,
+            before=self._progress.flush,
+            metrics=metrics,
         )
         self._heartbeat = Heartbeat(
             self._db, self._registration, lease=lease, held=self._held, now=self._heartbeat_now
@@ -205,6 +218,8 @@ class Worker:
             changed=self._schedules_changed,
             most=schedules_interval,
         )
+        if metrics is not None:
+            metrics.attach(running=lambda: len(self._held), task_names=self.handler_names())
 
     # --- public --------------------------------------------------------------------------
     def stop(self, *, force: bool = False) -> None:
@@ -340,6 +355,8 @@ class Worker:
     def _handed_over(self, entry: Running, outcome: Outcome) -> None:
         entry.ended = monotonic()
         self._handling -= 1
+        if self.metrics is not None:
+            self.metrics.handled(entry, outcome)
         self._reporter.report(entry, outcome)
         self._wake.set()  # room for another claim
 

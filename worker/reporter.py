@@ -25,6 +25,7 @@ from taskq.client import Connection
 from taskq.errors import InvalidArgument, TaskqError, Unavailable
 from taskq.rules import Status
 from worker.database import Call
+from worker.metrics import WorkerMetrics
 from worker.outcomes import Cancelled, Failed, Outcome, Running, Succeeded, first_line
 from worker.waiting import ReconnectDelay, wait_event
 
@@ -97,11 +98,13 @@ class Reporter:
         abandon: asyncio.Event,
         settled: Callable[[Running], None] = _nothing,
         before: Callable[[list[Running]], Awaitable[None]] = _nothing_before,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.db = db
         self.abandon = abandon
         self.settled = settled
         self.before = before
+        self.metrics = metrics
         self._unreported: list[Report] = []
         self._waiting = asyncio.Event()
 
@@ -151,6 +154,8 @@ class Reporter:
         entry = report.entry
         if stored is not None:
             log_outcome(entry, report.outcome, stored)
+        if self.metrics is not None:
+            self.metrics.reported(None if stored is None else stored.status)
         self.settled(entry)
 
     async def _settle(self, group: list[Report]) -> None:

@@ -1,9 +1,10 @@
 """One controller per resource: tasks, queues, schedules, the audit trail, workers, throughput,
-the older ``/task/...`` routes, health."""
+the older ``/task/...`` routes, health, metrics."""
 
 from api.controllers.audit import AuditController
 from api.controllers.health import HealthController
 from api.controllers.legacy import LegacyTaskController
+from api.controllers.metrics import MetricsController
 from api.controllers.queues import QueueController
 from api.controllers.schedules import ScheduleController
 from api.controllers.table_health import TableHealthController
@@ -15,6 +16,7 @@ __all__ = [
     "AuditController",
     "HealthController",
     "LegacyTaskController",
+    "MetricsController",
     "QueueController",
     "ScheduleController",
     "TableHealthController",

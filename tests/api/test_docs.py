@@ -36,6 +36,7 @@ ROUTES = {
     ("get", "/task/status/{task_id}"): "legacyTaskStatus",
     ("get", "/health"): "health",
     ("get", "/api/health/tables"): "tableHealth",
+    ("get", "/metrics"): "metrics",
 }
 
 

@@ -24,6 +24,7 @@ NO_INPUT = {
     ("get", "/health"),
     ("get", "/api/health/tables"),
     ("get", "/task/create"),
+    ("get", "/metrics"),
 }
 # Fields whose valid values no schema can state: a cron expression's values, ranges and
 # whether it ever matches, and which time zones the server knows. A schema-valid body may be

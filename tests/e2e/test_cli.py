@@ -427,6 +427,8 @@ def test_the_shared_options_are_written_once() -> None:
         (["--grace", "-1"], "must be a number of seconds >= 0, not -1"),
         (["--grace", "nan"], "must be a number of seconds >= 0, not nan"),
         (["--grace", "inf"], "must be a number of seconds >= 0, not inf"),
+        (["--metrics-port", "0"], "must be a port number from 1 to 65535, not 0"),
+        (["--metrics-port", "65536"], "must be a port number from 1 to 65535, not 65536"),
     ],
 )
 def test_the_worker_options_are_checked_alike(

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import conninfo_to_dict
 
 from taskq.pgserver import LocalServer, embedded_bin_dir, free_port
@@ -227,13 +228,31 @@ def write_config(folder: Path, database_url: str) -> None:
     )
 
 
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_run_with_config_yaml(folder: Path, empty_database_url: str) -> None:
     write_config(folder, empty_database_url)
-    port = free_port()
-    with taskq_run(folder, port) as process:
+    port, metrics_port = free_port(), free_port()
+    with taskq_run(folder, port, "--metrics-port", str(metrics_port)) as process:
         banner = wait_for_banner(process, folder)
         assert any("config.yaml" in line for line in banner)
+        assert any(f"http://localhost:{port}/metrics" in line for line in banner)
         watch_a_task(f"http://localhost:{port}")
+        # the API's metrics read the database; the worker's count what it ran
+        queues = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert queues[("taskq_tasks", (("queue", "default"), ("status", "completed")))] == 1
+        worker = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+        sleeps = (("outcome", "completed"), ("task_name", "sleep"))
+        assert worker[("taskq_worker_handler_duration_seconds_count", sleeps)] == 1
+        assert worker[("taskq_worker_claimed_tasks_total", ())] == 1
         stop(process, folder)
     assert not (folder / ".taskq" / "pgdata").exists(), "the embedded server was started needlessly"
 
