@@ -52,8 +52,11 @@ DECLARE
     seconds double precision;
     span    interval;
 BEGIN
-    IF throughput.bucket IS NULL OR throughput.buckets IS NULL THEN
-        RAISE EXCEPTION 'bucket and buckets must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF throughput.bucket IS NULL THEN
+        RAISE EXCEPTION 'bucket must not be NULL' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'bucket';
+    END IF;
+    IF throughput.buckets IS NULL THEN
+        RAISE EXCEPTION 'buckets must not be NULL' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'buckets';
     END IF;
     -- NOT (x >= 1 s AND x <= 1 day) also refuses 'infinity' and '-infinity' (PostgreSQL 17+)
     IF NOT (throughput.bucket >= interval '1 second' AND throughput.bucket <= interval '1 day') THEN

@@ -97,8 +97,8 @@ def test_throughput_counts_each_outcome_in_its_bucket(conn: Conn, worker_id: UUI
 @pytest.mark.parametrize(
     ("bucket", "buckets", "sqlstate", "match"),
     [
-        (None, 30, "22004", "NULL"),
-        ("1 minute", None, "22004", "NULL"),
+        (None, 30, "22004", "bucket must not be NULL"),
+        ("1 minute", None, "22004", "buckets must not be NULL"),
         ("0.5 seconds", 30, "22023", "bucket"),
         ("0", 30, "22023", "bucket"),
         ("-1 minute", 30, "22023", "bucket"),
