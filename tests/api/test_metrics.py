@@ -12,8 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
 from taskq import client
-from tests.api.conftest import Client, free_port
+from tests.api.conftest import Client, free_port, login_as_member_of
 from tests.api.test_tasks import problem
+from tests.conftest import PgServer
 
 TOKEN = "metrics-token"
 # a queue name with what the text format must escape in a label value: \, " and a line break
@@ -233,3 +234,22 @@ async def test_a_scrape_the_database_does_not_answer_is_503_and_frees_its_connec
         await locker.rollback()
         scraped = await api.get("/metrics")
         assert scraped.status_code == 200, scraped.text
+
+
+async def test_an_api_whose_login_has_taskq_reader_only_serves_the_metrics(
+    database_url: str, pg_server: PgServer
+) -> None:
+    """What the README's Metrics section says a scrape needs: taskq_reader; a producer's or a
+    worker's login alone is 403, never 500."""
+    with login_as_member_of(pg_server, database_url, "taskq_test_scraper", "taskq_reader") as url:
+        async with AsyncTestClient(app=create_app(url, pool_timeout=2.0)) as api:
+            scraped = await api.get("/metrics")
+            assert scraped.status_code == 200, scraped.text
+            assert "taskq_workers" in parse(scraped.text)[0]
+            # the reader may not write
+            problem(await api.post("/api/tasks/", json={"name": "x"}), 403)
+    for role in ("taskq_producer", "taskq_worker"):
+        with login_as_member_of(pg_server, database_url, f"{role}_test_scraper", role) as url:
+            async with AsyncTestClient(app=create_app(url, pool_timeout=2.0)) as api:
+                detail = problem(await api.get("/metrics"), 403)["detail"]
+                assert "queue_stats" in detail
