@@ -13,6 +13,7 @@ could be recounted from are pruned by retention.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,9 +26,14 @@ from prometheus_client.registry import Collector
 
 from taskq import client
 from taskq.client import Connection, QueueStats, Throughput, WorkerInfo
+from taskq.errors import Unavailable
 
 #: the stretch ``taskq_tasks_finished_per_second`` averages over
 FINISHED_WINDOW: Final = timedelta(minutes=1)
+#: how long a scrape's reads may take: under Prometheus' default scrape_timeout (10 s) with the
+#: pool's wait for a connection, so that a database that does not answer (a locked table) is a
+#: 503 and the reads are cancelled in the server, not scrapes that pile up holding connections
+READ_TIMEOUT: Final = 5.0
 # the status label of taskq_tasks, and the column of taskq.queue_stats that counts it
 _STATUS_COLUMNS: Final = (
     ("queued", "queued"),
@@ -52,11 +58,16 @@ class Snapshot:
 
 
 async def read(conn: Connection) -> Snapshot:
-    """The three reads of a scrape, on one connection."""
+    """The three reads of a scrape, on one connection; :class:`Unavailable` past
+    ``READ_TIMEOUT`` seconds."""
     began = perf_counter()
-    queues = await client.queue_stats(conn)
-    finished = await client.throughput(conn, FINISHED_WINDOW, 1)
-    workers = await client.list_workers(conn)
+    try:
+        async with asyncio.timeout(READ_TIMEOUT):
+            queues = await client.queue_stats(conn)
+            finished = await client.throughput(conn, FINISHED_WINDOW, 1)
+            workers = await client.list_workers(conn)
+    except TimeoutError:
+        raise Unavailable(f"the database did not answer within {READ_TIMEOUT:g}s") from None
     return Snapshot(queues, finished, workers, perf_counter() - began)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import os
 import sys
@@ -180,9 +181,13 @@ def worker_metrics(args: argparse.Namespace) -> Iterator[WorkerMetrics | None]:
     try:
         server = metrics.serve(args.metrics_host, args.metrics_port)
     except OSError as error:
+        # a port taken or privileged is the port's fault; a name or address that is not this
+        # machine's, the host's
+        port = error.errno in (errno.EADDRINUSE, errno.EACCES)
         raise ConfigError(
             f"cannot serve the worker's metrics on {args.metrics_host}:{args.metrics_port}: "
-            f"{error.strerror or error}; pick another --metrics-port"
+            f"{error.strerror or error}; "
+            + ("pick another --metrics-port" if port else "check --metrics-host")
         ) from None
     try:
         yield metrics

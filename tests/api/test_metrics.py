@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
 from taskq import client
-from tests.api.conftest import Client, free_port
+from tests.api.conftest import Client, free_port, login_as_member_of
 from tests.api.test_tasks import problem
+from tests.conftest import PgServer
 
 TOKEN = "metrics-token"
 # a queue name with what the text format must escape in a label value: \, " and a line break
@@ -205,3 +207,49 @@ async def test_a_database_that_is_down_is_503_not_500() -> None:
         response = await api.get("/metrics")
         assert "database" in problem(response, 503)["detail"]
         assert response.headers["retry-after"] == "5"
+
+
+async def test_a_scrape_the_database_does_not_answer_is_503_and_frees_its_connection(
+    database_url: str, db: client.Connection
+) -> None:
+    """The tasks table locked (a migration, a VACUUM FULL): the scrape's reads are bounded,
+    cancelled in the server, and their connection goes back to the pool, so scrapes that pile
+    up while Prometheus retries cannot take the pool of every other route."""
+    app = create_app(database_url, pool_timeout=1.0, pool_max_size=1)
+    async with (
+        AsyncTestClient(app=app) as api,
+        await psycopg.AsyncConnection.connect(database_url) as locker,
+    ):
+        # the server ends the lock's transaction if this test does not (a scrape that hangs)
+        await locker.execute("SET idle_in_transaction_session_timeout = '20s'")
+        await locker.execute("LOCK TABLE taskq.tasks IN ACCESS EXCLUSIVE MODE")
+        for _ in range(2):  # more scrapes than the pool has connections
+            response = await api.get("/metrics")
+            assert "did not answer" in problem(response, 503)["detail"]
+        waiting = await db.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        assert await waiting.fetchone() == (0,)
+        await locker.rollback()
+        scraped = await api.get("/metrics")
+        assert scraped.status_code == 200, scraped.text
+
+
+async def test_an_api_whose_login_has_taskq_reader_only_serves_the_metrics(
+    database_url: str, pg_server: PgServer
+) -> None:
+    """What the README's Metrics section says a scrape needs: taskq_reader; a producer's or a
+    worker's login alone is 403, never 500."""
+    with login_as_member_of(pg_server, database_url, "taskq_test_scraper", "taskq_reader") as url:
+        async with AsyncTestClient(app=create_app(url, pool_timeout=2.0)) as api:
+            scraped = await api.get("/metrics")
+            assert scraped.status_code == 200, scraped.text
+            assert "taskq_workers" in parse(scraped.text)[0]
+            # the reader may not write
+            problem(await api.post("/api/tasks/", json={"name": "x"}), 403)
+    for role in ("taskq_producer", "taskq_worker"):
+        with login_as_member_of(pg_server, database_url, f"{role}_test_scraper", role) as url:
+            async with AsyncTestClient(app=create_app(url, pool_timeout=2.0)) as api:
+                detail = problem(await api.get("/metrics"), 403)["detail"]
+                assert "queue_stats" in detail

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskq.pgserver import free_port
@@ -119,6 +120,23 @@ def test_a_metrics_port_in_use_is_one_line_and_exit_2(
     assert "Traceback" not in log
     assert len(log.strip().splitlines()) == 1, log
     assert process.worker_id(conn) is None
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"], ids=["name", "address"])
+def test_a_metrics_host_that_cannot_be_had_is_one_line_naming_the_host_option(
+    database_url: str, conn: SyncConnection, tmp_path: Path, host: str
+) -> None:
+    """A name that resolves to nothing, an address that is not this machine's: the host is
+    what to change, not the port."""
+    port = free_port()
+    args = ("--metrics-port", str(port), "--metrics-host", host)
+    with WorkerProcess(database_url, tmp_path / "w.log", *args) as process:
+        assert process.wait(30) == 2
+        log = process.log()
+    assert f"cannot serve the worker's metrics on {host}:{port}" in log, log
+    assert "check --metrics-host" in log, log
+    assert "--metrics-port" not in log, log
+    assert len(log.strip().splitlines()) == 1, log
 
 
 async def test_a_lost_listen_connection_counts_one_reconnect(database_url: str) -> None:
