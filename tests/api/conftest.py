@@ -129,6 +129,7 @@ class Server:
             command += ["--database-url", database_url]
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"taskq-api-{self.port}.log"
         self._log_file = self.log.open("wb")
+        self._output: str | None = None
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -151,8 +152,17 @@ class Server:
         raise AssertionError(f"taskq api did not answer in {timeout}s: {self.log.read_text()}")
 
     def stop(self) -> None:
+        """Stop it; its output is kept in memory (:meth:`output`) and the log file removed, so
+        that no run leaves files behind in the temporary folder."""
         terminate(self.process)
         self._log_file.close()
+        if self._output is None:
+            self._output = self.log.read_text(errors="replace")
+            self.log.unlink(missing_ok=True)
+
+    def output(self) -> str:
+        """What the server wrote to stdout and stderr so far."""
+        return self._output if self._output is not None else self.log.read_text(errors="replace")
 
 
 def _create_database(pg_server: PgServer, template: str, name: str) -> str:

@@ -69,7 +69,7 @@ async def test_the_api_behind_pgbouncer_answers_no_5xx_under_concurrent_requests
         server.stop()
     codes = Counter(answer.status_code for answer in answers)
     failures = [a.text for a in answers if a.status_code >= 500][:3]
-    assert set(codes) <= {200, 201}, (codes, failures, server.log.read_text()[-3000:])
+    assert set(codes) <= {200, 201}, (codes, failures, server.output()[-3000:])
     assert sum(codes.values()) == 3 * CONCURRENT
 
 

@@ -203,7 +203,7 @@ def test_the_api_and_the_worker_follow_a_promoted_standby_and_lose_nothing(
             lambda: all(len(p.acknowledged) >= before[k] + 30 for k, p in producers.items()),
             40,
             "both APIs acknowledge enqueues again\n"
-            + "\n".join(api.log.read_text() for api in apis.values()),
+            + "\n".join(api.output() for api in apis.values()),
             interval=0.1,
         )
         for producer in producers.values():
@@ -229,7 +229,7 @@ def test_the_api_and_the_worker_follow_a_promoted_standby_and_lose_nothing(
             ).fetchone()
             assert served == (2,)
         for kind, api in apis.items():
-            assert api.process.poll() is None, api.log.read_text()
+            assert api.process.poll() is None, api.output()
             assert workers[kind].process.poll() is None, workers[kind].log()
             workers[kind].signal(signal.SIGTERM)
             assert workers[kind].wait(30) == 0, workers[kind].log()
@@ -238,7 +238,7 @@ def test_the_api_and_the_worker_follow_a_promoted_standby_and_lose_nothing(
     for kind, producer in producers.items():
         # during the switch the API answers 503 with a retry hint, never 500
         assert all(status == 503 for status, _ in producer.refused), (kind, producer.refused)
-        assert "Traceback" not in apis[kind].log.read_text(), apis[kind].log.read_text()
+        assert "Traceback" not in apis[kind].output(), apis[kind].output()
         log = workers[kind].log()
         assert "Traceback" not in log, log
         assert "crashed" not in log, log
