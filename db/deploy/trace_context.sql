@@ -59,7 +59,11 @@ COMMENT ON FUNCTION taskq._check_trace_context(jsonb) IS
 -- the CHECK holds for every row written from here on.
 ALTER TABLE taskq.tasks
     ADD COLUMN trace_context jsonb,
-    ADD CONSTRAINT tasks_trace_context_shape CHECK (taskq._check_trace_context(trace_context) IS NULL) NOT VALID;
+    -- trace_context IS NULL first: a CHECK runs on every UPDATE of a row (each claim, heartbeat
+    -- and outcome), and the function, which PostgreSQL cannot inline, doubled the cost of an
+    -- UPDATE of a task without a trace context (200,000 rows: 8.9 s against 4.8 s)
+    ADD CONSTRAINT tasks_trace_context_shape
+        CHECK (trace_context IS NULL OR taskq._check_trace_context(trace_context) IS NULL) NOT VALID;
 
 COMMENT ON COLUMN taskq.tasks.trace_context IS
     'The W3C trace context of what enqueued the task ({"traceparent": ..., "tracestate": ...}): the worker''s span of the handler continues that trace. NULL: none.';

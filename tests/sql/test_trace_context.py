@@ -154,3 +154,29 @@ def test_claim_and_held_claims_hand_over_the_trace_context(conn: Conn, worker_id
     with conn.cursor(row_factory=dict_row) as cur:
         held = cur.execute("SELECT * FROM taskq.held_claims(%s)", (worker_id,)).fetchall()
     assert {row["id"]: row["trace_context"] for row in held} == {traced: GOOD[1], plain: None}
+
+
+def test_the_check_calls_no_function_for_a_task_without_a_trace_context(conn: Conn) -> None:
+    # a CHECK runs on every UPDATE of a task (claim, heartbeat, outcome): the rule's function
+    # must not run for the rows that have no trace context
+    conn.execute("SET track_functions = 'all'")
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO taskq.tasks (queue, name) SELECT 'default', 'job' FROM generate_series(1, 50)"
+    )
+    conn.execute("UPDATE taskq.tasks SET attempts = attempts + 1")
+    count = (
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+        " WHERE schemaname = 'taskq' AND funcname = '_check_trace_context'"
+    )
+    without = conn.execute(count).fetchone()
+    # and it does run for a row that has one: the count is the function's
+    conn.execute(
+        "UPDATE taskq.tasks SET trace_context = %s WHERE id = (SELECT id FROM taskq.tasks LIMIT 1)",
+        (Jsonb({"traceparent": f"00-{'1' * 32}-{'2' * 16}-01"}),),
+    )
+    with_one = conn.execute(count).fetchone()
+    conn.execute("ROLLBACK")
+    assert without == (0,)
+    assert with_one is not None
+    assert with_one[0] >= 1
