@@ -32,18 +32,6 @@ def lean_claim(conn: Conn, worker: UUID, queue: str, batch_size: int) -> list[di
     return [{"id": task_id, "lease_token": token} for task_id, token in cur.fetchall()]
 
 
-def complete_and_claim(
-    conn: Conn, worker: UUID, queue: str, batch_size: int, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Complete ``rows`` and claim the next batch in one call (taskq.complete_and_claim)."""
-    cur = conn.execute(
-        "SELECT id, lease_token FROM taskq.complete_and_claim(%s, %s, NULL, %s, ARRAY[%s],"
-        " batch_size => %s)",
-        ([r["id"] for r in rows], [r["lease_token"] for r in rows], worker, queue, batch_size),
-    )
-    return [{"id": task_id, "lease_token": token} for task_id, token in cur.fetchall()]
-
-
 class Peak:
     """The number of tasks held at once, as the claimers see it, and its peak."""
 
@@ -59,19 +47,12 @@ class Peak:
 
 
 def drain(
-    database_url: str,
-    queue: str,
-    total: int,
-    hold: float,
-    batch_size: int,
-    lean: bool = False,
-    combined: bool = False,
+    database_url: str, queue: str, total: int, hold: float, batch_size: int, lean: bool = False
 ) -> tuple[list[UUID], Peak, int]:
     """CLAIMERS threads claim, hold, complete until every task is done; a sampler watches the
     committed RUNNING count. Returns every claimed id, the claimers' peak and the sampled peak.
     lean: claim with taskq.claim and complete a batch with complete_many over arrays (bound as
-    text[], as a worker may), instead of claim_next and complete one by one. combined: as lean,
-    but a batch is completed by complete_and_claim, whose claim is the next batch."""
+    text[], as a worker may), instead of claim_next and complete one by one."""
     claimed: list[UUID] = []
     claimed_lock = threading.Lock()
     peak = Peak()
@@ -85,14 +66,12 @@ def drain(
             with psycopg.connect(database_url, autocommit=True) as conn:
                 worker = one(conn, "SELECT taskq.register_worker(%s)", (f"claimer-{index}",))
                 barrier.wait()
-                rows: list[dict[str, Any]] = []
                 while not stop.is_set():
-                    if not (combined and rows):
-                        rows = (
-                            lean_claim(conn, worker, queue, batch_size)
-                            if lean or combined
-                            else claim(conn, worker, queues=[queue], batch_size=batch_size)
-                        )
+                    rows = (
+                        lean_claim(conn, worker, queue, batch_size)
+                        if lean
+                        else claim(conn, worker, queues=[queue], batch_size=batch_size)
+                    )
                     if not rows:
                         time.sleep(0.002)
                         continue
@@ -101,9 +80,6 @@ def drain(
                         claimed.extend(r["id"] for r in rows)
                     time.sleep(hold)
                     peak.add(-len(rows))
-                    if combined:
-                        rows = complete_and_claim(conn, worker, queue, batch_size, rows)
-                        continue
                     if lean:
                         conn.execute(
                             "SELECT taskq.complete_many(%s::text[]::uuid[], %s::text[]::uuid[],"

@@ -62,7 +62,6 @@ WORKER = {
     "taskq.held_claims(uuid)",
     "taskq.report_progress(uuid, uuid, jsonb)",
     "taskq.report_progress(uuid[], uuid[], jsonb[])",
-    "taskq.complete_and_claim(uuid[], uuid[], jsonb[], uuid, text[], text[], interval, integer)",
 }
 READER = {
     "taskq.get_task(uuid)",
