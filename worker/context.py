@@ -17,6 +17,9 @@ CancelReason = Literal["cancelled", "shutdown", "timeout"]
 
 # Guards the lazy creation of a context's threading.Event against a cancel arriving meanwhile.
 _FLAG_LOCK = threading.Lock()
+# Guards every context's waiting progress value: one lock for all, since a value is reported
+# rarely next to how often a context is made (one per task), and held only to swap two fields.
+_PROGRESS_LOCK = threading.Lock()
 
 #: the largest progress value in bytes of JSON text, and its deepest nesting (report_progress)
 PROGRESS_MAX_BYTES = 8192
@@ -106,7 +109,6 @@ class TaskContext:
         #: called, from any thread, when a progress value waits where there was none: the worker
         #: sets it to have the value written
         self.on_progress: Callable[[], object] | None = None
-        self._progress_lock = threading.Lock()
         self._progress: str | None = None
         self._progress_waiting = False
 
@@ -172,7 +174,7 @@ class TaskContext:
         handler or a thread: the worker writes the latest value at most once a second, and
         before the task's outcome. TypeError / ValueError for a value it cannot store."""
         text = None if value is None else encode_progress(value)
-        with self._progress_lock:
+        with _PROGRESS_LOCK:
             self._progress = text
             notify = not self._progress_waiting
             self._progress_waiting = True
@@ -182,7 +184,7 @@ class TaskContext:
     def take_progress(self) -> tuple[bool, str | None]:
         """For the worker: (True, the JSON text) of the progress that waits to be written (and
         no longer waits), or (False, None)."""
-        with self._progress_lock:
+        with _PROGRESS_LOCK:
             waiting, text = self._progress_waiting, self._progress
             self._progress_waiting = False
             self._progress = None
@@ -191,7 +193,7 @@ class TaskContext:
     def restore_progress(self, text: str | None) -> None:
         """For the worker: a taken value it could not write waits again, unless a newer one
         arrived meanwhile."""
-        with self._progress_lock:
+        with _PROGRESS_LOCK:
             if not self._progress_waiting:
                 self._progress, self._progress_waiting = text, True
 

@@ -341,7 +341,7 @@ class Worker:
                 "%s started (queue %s)", entry.label, entry.task.queue, extra=entry.log_fields()
             )
         try:
-            if self._spans is None:
+            if self._spans is None or not self._spans.wanted(entry.task):
                 outcome = await self._executor.run(entry)
             else:
                 outcome = await self._spans.run(entry, self._executor.run)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import traceback
 from dataclasses import dataclass, field
 from time import monotonic
@@ -50,7 +49,7 @@ class Cancelled:
 Outcome = Succeeded | Failed | Cancelled
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Running:
     """A task this worker holds, from its claim until its outcome is reported."""
 
@@ -63,7 +62,7 @@ class Running:
     #: and drops whatever the handler still returns
     abandoned: bool = False
 
-    @functools.cached_property
+    @property
     def label(self) -> str:
         task = self.task
         return f"task {task.id} {task.name!r} attempt {task.attempts}/{task.max_attempts}"

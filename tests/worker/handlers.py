@@ -21,3 +21,12 @@ def in_thread(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
 @task("tests.boom")
 def boom(payload: dict[str, Any], ctx: TaskContext) -> None:
     raise ValueError(f"boom on attempt {ctx.attempt}")
+
+
+@task("tests.current_span")
+async def current_span(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """The span context the handler runs in (OpenTelemetry's API, no SDK in this process)."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return {"valid": context.is_valid, "trace_id": f"{context.trace_id:032x}"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,10 +17,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from psycopg.types.json import Jsonb
 
 from taskq import client
 from taskq.errors import InvalidArgument
-from tests.worker.helpers import await_until, running_worker
+from tests.worker.helpers import WorkerProcess, await_until, enqueue, running_worker
+from tests.worker.test_worker_cli import finished as task_finished
 from worker import Registry, TaskContext
 from worker.outcomes import Failed, Succeeded
 from worker.tracing import HandlerSpans
@@ -254,3 +257,25 @@ async def test_a_trace_context_that_is_no_mapping_is_invalid_argument(
         await client.enqueue(aconn, "job", trace_context=bad)
     assert info.value.field == "trace_context"
     assert "must be a JSON object" in str(info.value)
+
+
+def test_without_a_tracer_provider_the_producer_context_still_reaches_the_handler(
+    database_url: str, tmp_path: Path
+) -> None:
+    # a worker process without OpenTelemetry's SDK: a task with a trace context runs in the
+    # no-op span that carries it (the handler's own calls propagate it); one without runs in none
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        WorkerProcess(database_url, tmp_path / "w.log", "--import", "tests.worker.handlers") as w,
+    ):
+        w.wait_ready(conn)
+        traced = enqueue(
+            conn, "tests.current_span", trace_context=Jsonb({"traceparent": traceparent})
+        )
+        plain = enqueue(conn, "tests.current_span")
+        assert task_finished(conn, traced)["result"] == {
+            "valid": True,
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        }
+        assert task_finished(conn, plain)["result"] == {"valid": False, "trace_id": "0" * 32}
