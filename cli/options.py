@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import gc
 import importlib
 import os
 import sys
@@ -124,6 +125,24 @@ def add_worker_options(parser: argparse.ArgumentParser, grace: float) -> None:
         help="on SIGTERM/SIGINT, how long running tasks may take to finish before they are "
         f"cancelled and handed back (default: {grace:g})",
     )
+
+
+#: the first threshold of Python's cyclic garbage collector in taskq's worker processes (Python's
+#: default is 700): a worker makes and drops a few dozen objects a task, and with the default a
+#: collection ran every 20 or so tasks, a sixth of the worker's time at 5,000 tasks a second
+GC_FIRST_THRESHOLD = 20_000
+
+
+def tune_garbage_collector() -> None:
+    """For a process that runs a worker, once its handlers are imported: the objects alive now
+    (modules, handlers, settings) go to the collector's permanent generation (``gc.freeze``),
+    so that no collection walks them again, and the youngest generation is collected every
+    ``GC_FIRST_THRESHOLD`` allocations instead of every 700. Cycles are still collected; a
+    task's garbage lives a little longer. (:class:`worker.Worker` run in an application's
+    own process leaves its collector alone.)"""
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(GC_FIRST_THRESHOLD, second, third)
 
 
 def import_handlers(modules: Sequence[str]) -> None:

@@ -31,6 +31,7 @@ from cli.options import (
     add_metrics_options,
     add_worker_options,
     import_handlers,
+    tune_garbage_collector,
     worker_metrics,
 )
 from cli.signals import handle_stop_signals
@@ -237,5 +238,6 @@ def _run_on(
     if source.embedded:
         logins = ensure_run_logins(source)
         api_url, worker_url = logins[API_LOGIN], logins[WORKER_LOGIN]
+    tune_garbage_collector()
     asyncio.run(serve(args, api_url, worker_url, _banner(args, source), metrics))
     return 0

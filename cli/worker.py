@@ -15,6 +15,7 @@ from cli.options import (
     add_worker_options,
     import_handlers,
     seconds,
+    tune_garbage_collector,
     worker_metrics,
 )
 from cli.signals import handle_stop_signals
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 maintenance_interval=maintenance_interval,
                 metrics=metrics,
             )
+            tune_garbage_collector()
             asyncio.run(_serve(worker))
     except ConfigError as error:
         log.error("%s", error)

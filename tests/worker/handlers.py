@@ -30,3 +30,11 @@ async def current_span(payload: dict[str, Any], ctx: TaskContext) -> dict[str, A
 
     context = trace.get_current_span().get_span_context()
     return {"valid": context.is_valid, "trace_id": f"{context.trace_id:032x}"}
+
+
+@task("tests.collector")
+async def collector(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """How the worker process's garbage collector is set."""
+    import gc
+
+    return {"threshold": list(gc.get_threshold()), "frozen": gc.get_freeze_count()}

@@ -14,6 +14,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from cli import worker as worker_command
+from cli.options import GC_FIRST_THRESHOLD
 from taskq.pgserver import free_port
 from tests.worker.helpers import (
     REPO,
@@ -222,3 +223,16 @@ def test_a_database_that_does_not_answer_is_waited_for(tmp_path: Path) -> None:
         assert w.wait(30) == 0
         log = w.log()
     assert "does not answer (Connection refused); waiting for it" in log
+
+
+def test_the_worker_process_tunes_its_garbage_collector(
+    database_url: str, conn: SyncConnection, tmp_path: Path
+) -> None:
+    with WorkerProcess(
+        database_url, tmp_path / "w.log", "--import", "tests.worker.handlers"
+    ) as process:
+        process.wait_ready(conn)
+        result = finished(conn, enqueue(conn, "tests.collector"))["result"]
+    assert isinstance(result, dict)
+    assert result["threshold"][0] == GC_FIRST_THRESHOLD
+    assert result["frozen"] > 1000, "the objects of the started process are frozen"
