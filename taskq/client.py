@@ -8,6 +8,7 @@ value Python cannot represent still decodes: see :attr:`Task.undecodable`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -526,7 +527,7 @@ _ARRAY_OF_KEY = {
 }
 
 
-def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, list[Any] | None] | None:
+def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, str | None] | None:
     """The arguments of the array form of taskq.enqueue_many, or None when a task is something
     only the JSON form can refuse by name (not a dict, an unknown key, a value of another type)."""
     columns: dict[str, list[Any]] = {key: [] for key in _ENQUEUE_KEYS}
@@ -540,21 +541,32 @@ def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, list[Any] | None] | None:
             columns[key].append(value)
     if any(isinstance(value, bool) for value in columns["max_attempts"]):
         return None  # a JSON true is not a number
-    arrays: dict[str, list[Any] | None] = {}
+    # Each array travels as one array literal (see _text_array), which the statement casts:
+    # psycopg's list adapter costs several microseconds an element, a third of the call's time
+    # for 1,000 tasks. A JSON value is the text json.dumps writes, as psycopg's Jsonb sends it.
+    arrays: dict[str, str | None] = {}
     for key, values in columns.items():
         if key != "name" and all(value is None for value in values):
             arrays[key] = None  # every task takes the default
         elif key in ("payload", "trace_context"):
-            arrays[key] = [None if value is None else Jsonb(value) for value in values]
+            arrays[key] = _text_array(
+                [None if value is None else _dumps(value) for value in values]
+            )
         elif key == "scheduled_at":
-            arrays[key] = [
-                value.isoformat() if isinstance(value, datetime) else value for value in values
-            ]
+            arrays[key] = _text_array(
+                [value.isoformat() if isinstance(value, datetime) else value for value in values]
+            )
         elif key in ("unique_for", "timeout"):
-            arrays[key] = [_interval_text(value) for value in values]
+            arrays[key] = _text_array([_interval_text(value) for value in values])
+        elif key == "max_attempts":
+            arrays[key] = _text_array([None if value is None else str(value) for value in values])
         else:
-            arrays[key] = values
+            arrays[key] = _text_array(values)
     return arrays
+
+
+#: a JSON value's text, as psycopg's Jsonb writes it
+_dumps = json.dumps
 
 
 def _interval_text(value: str | timedelta | None) -> str | None:
