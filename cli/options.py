@@ -137,9 +137,12 @@ def tune_garbage_collector() -> None:
     """For a process that runs a worker, once its handlers are imported: the objects alive now
     (modules, handlers, settings) go to the collector's permanent generation (``gc.freeze``),
     so that no collection walks them again, and the youngest generation is collected every
-    ``GC_FIRST_THRESHOLD`` allocations instead of every 700. Cycles are still collected; a
-    task's garbage lives a little longer. (:class:`worker.Worker` run in an application's
-    own process leaves its collector alone.)"""
+    ``GC_FIRST_THRESHOLD`` allocations instead of every 700. Cycles are still collected, after
+    more allocations: a cycle a handler leaves (an exception and its traceback's frames, say)
+    and what it holds are freed later, on a worker that makes few objects much later; the
+    memory of a worker after 100,000 tasks is in ``make bench``. (:class:`worker.Worker` run
+    in an application's own process leaves its collector alone.)"""
+    gc.collect()  # what the start left as garbage is freed, not frozen
     gc.freeze()
     _, second, third = gc.get_threshold()
     gc.set_threshold(GC_FIRST_THRESHOLD, second, third)

@@ -8,8 +8,7 @@ value Python cannot represent still decodes: see :attr:`Task.undecodable`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +19,7 @@ import msgspec
 import psycopg
 from msgspec import UNSET, UnsetType
 from psycopg import sql
+from psycopg.adapt import PyFormat
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -527,9 +527,12 @@ _ARRAY_OF_KEY = {
 }
 
 
-def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, str | None] | None:
+def _enqueue_arrays(
+    tasks: Sequence[Any], dumps: Callable[[Any], str]
+) -> dict[str, str | None] | None:
     """The arguments of the array form of taskq.enqueue_many, or None when a task is something
-    only the JSON form can refuse by name (not a dict, an unknown key, a value of another type)."""
+    only the JSON form can refuse by name (not a dict, an unknown key, a value of another type).
+    ``dumps`` writes a JSON value's text."""
     columns: dict[str, list[Any]] = {key: [] for key in _ENQUEUE_KEYS}
     for task in tasks:
         if type(task) is not dict or not task.keys() <= _ENQUEUE_KEYS.keys():
@@ -543,15 +546,13 @@ def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, str | None] | None:
         return None  # a JSON true is not a number
     # Each array travels as one array literal (see _text_array), which the statement casts:
     # psycopg's list adapter costs several microseconds an element, a third of the call's time
-    # for 1,000 tasks. A JSON value is the text json.dumps writes, as psycopg's Jsonb sends it.
+    # for 1,000 tasks. A JSON value is the text psycopg's Jsonb would send (_json_text).
     arrays: dict[str, str | None] = {}
     for key, values in columns.items():
         if key != "name" and all(value is None for value in values):
             arrays[key] = None  # every task takes the default
         elif key in ("payload", "trace_context"):
-            arrays[key] = _text_array(
-                [None if value is None else _dumps(value) for value in values]
-            )
+            arrays[key] = _text_array([None if value is None else dumps(value) for value in values])
         elif key == "scheduled_at":
             arrays[key] = _text_array(
                 [value.isoformat() if isinstance(value, datetime) else value for value in values]
@@ -565,8 +566,17 @@ def _enqueue_arrays(tasks: Sequence[Any]) -> dict[str, str | None] | None:
     return arrays
 
 
-#: a JSON value's text, as psycopg's Jsonb writes it
-_dumps = json.dumps
+def _json_text(conn: Connection) -> Callable[[Any], str]:
+    """A JSON value's text as psycopg's Jsonb would send it on ``conn``: with the ``dumps`` that
+    ``psycopg.types.json.set_json_dumps`` set for it, else json.dumps."""
+    dumper = conn.adapters.get_dumper(Jsonb, PyFormat.TEXT)(Jsonb, conn)
+
+    def text(value: Any) -> str:
+        data = dumper.dump(Jsonb(value))
+        assert data is not None, "a JSON value has a text"
+        return bytes(data).decode()
+
+    return text
 
 
 def _interval_text(value: str | timedelta | None) -> str | None:
@@ -608,7 +618,7 @@ async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
             else task
             for task in tasks
         ]
-    arrays = _enqueue_arrays(tasks)
+    arrays = _enqueue_arrays(tasks, _json_text(conn))
     if arrays is None:
         json_tasks = [
             {

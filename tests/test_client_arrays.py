@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
 import psycopg
+from psycopg.types.json import set_json_dumps
 
+from taskq import client
 from taskq.client import _text_array, _uuid_array
 
 NASTY = [
@@ -38,3 +42,27 @@ def test_a_uuid_array_literal_reads_back_in_order(
     row = conn.execute("SELECT %s::uuid[]", (_uuid_array(ids),)).fetchone()
     assert row is not None
     assert row[0] == ids
+
+
+def test_enqueue_many_writes_json_with_the_connections_dumps(database_url: str) -> None:
+    # the array form sends each payload as the text psycopg's Jsonb would: with the dumps an
+    # application set on the connection (here one that knows UUIDs), as enqueue does
+    def dumps(value: object) -> str:
+        return json.dumps(value, default=str)
+
+    async def main() -> list[object]:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            set_json_dumps(dumps, conn)
+            ids = await client.enqueue_many(
+                conn,
+                [
+                    {"name": "uuids", "payload": {"id": MARK, "text": NASTY[4]}},
+                    {"name": "plain", "payload": {"n": 1}, "trace_context": None},
+                ],
+            )
+            return [(await client.get_task(conn, task_id)).payload for task_id in ids]
+
+    assert asyncio.run(main()) == [{"id": str(MARK), "text": NASTY[4]}, {"n": 1}]
+
+
+MARK = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
