@@ -569,7 +569,8 @@ def _enqueue_arrays(
 def _json_text(conn: Connection) -> Callable[[Any], str]:
     """A JSON value's text as psycopg's Jsonb would send it on ``conn``: with the ``dumps`` that
     ``psycopg.types.json.set_json_dumps`` set for it, else json.dumps."""
-    dumper = conn.adapters.get_dumper(Jsonb, PyFormat.TEXT)(Jsonb, conn)
+    adapters = conn.adapters
+    dumper = adapters.get_dumper(Jsonb, PyFormat.TEXT)(Jsonb, adapters)
 
     def text(value: Any) -> str:
         data = dumper.dump(Jsonb(value))

@@ -102,6 +102,10 @@ class _AsyncFace:
         return self._conn.info
 
     @property
+    def adapters(self) -> Any:
+        return self._conn.adapters
+
+    @property
     def prepare_threshold(self) -> int | None:
         return self._conn.prepare_threshold
 
