@@ -1,42 +1,19 @@
--- Deploy taskq:claim to pg (reworked after v0.4.0)
--- requires: claim@v0.4.0
--- requires: queue_limits
+-- Deploy taskq:claim to pg (reworked after v0.7.0)
+-- requires: claim@v0.7.0
 --
--- claim_next keeps the two limits of the change queue_limits, exactly, whatever the number of
--- concurrent claimers, and keeps its signature, settings, results, order and errors.
+-- The updates of a claim and of the rescue find the rows they change by the primary keys of
+-- what they took, as arrays (id = ANY (...)), never by joining what they took to taskq.tasks or
+-- taskq.slots. A join leaves the order to the planner, and claim_next's statements are planned
+-- once per session (plan_cache_mode = force_generic_plan) with the statistics of that moment:
+-- planned while taskq.tasks looked empty (analysed empty, its pages truncated by VACUUM, as a
+-- drained queue's table is), the join read the whole primary key of taskq.tasks for each task
+-- it took. A claim of 200 tasks among 20,000 took 1.4 s, and every claim's rescue read every
+-- task, until the next ANALYZE made the session plan again. The slot of each task, and the
+-- task of each slot, come from the same arrays by position (array_position over the batch's
+-- slotted tasks; none when the claim gives no slot).
 --
--- Per-key concurrency (queues.key_limit): a task holds a place of its concurrency_key while it
--- is RUNNING; the places in use are counted from the tasks (index tasks_running_keyed), so that
--- every way a task stops running gives its place back. Counting alone is not exact under READ
--- COMMITTED (two claims can both count a free place), so a claim first takes, for each key it
--- means to draw from, the transaction-level advisory lock taskq._key_lock(queue, key) with
--- pg_try_advisory_xact_lock: a key another claim holds is skipped, never waited for. Only then,
--- in a later statement whose snapshot sees every claim of the key that committed before the
--- lock was granted (a lock is released after its transaction's commit is visible), does it
--- count the key's running tasks and take at most key_limit minus that many. The keys are
--- chosen by walking the due keyed tasks in claim order (index tasks_keyed_claimable), past the
--- keys full when the walk began, until the keys locked have room for the batch. No head-of-line
--- blocking: a full key's tasks are walked past, never waited behind; the cost is that walk, in
--- both the key walk and the claim's own walk (10,000 tasks of a full key ahead of the others:
--- make bench, section keys). When the tasks of one key fill the claim's walk beyond the key's
--- room, the claim takes what the key allows and draws again for the rest of the batch (at most
--- batch_size rounds; the tasks of a batch drawn in rounds come round by round in claim order).
---
--- Rate limits (queues.rate per rate_per, bucket of rate_burst): the claim's statement locks the
--- bucket's queue row FOR NO KEY UPDATE SKIP LOCKED (a bucket another claim is spending is
--- skipped; the row's newest version is the one read), refills it by the moment of the claim
--- (clock_timestamp()), takes at most its whole tokens from the queue and writes back what is
--- left, in the same statement: no two claims spend one token.
---
--- A queue with neither limit is claimed by the same single statement as before: the key walk
--- runs only when a queue of the claim has a key limit (the partial index queues_limited finds
--- none at once), and the bucket and key steps of the statement read no rows. A claim that
--- skipped a key or a bucket another claim held notifies the queue, so that the tasks it left
--- are looked at again once that claim has committed.
---
--- next_due(queues) also returns, for a rate-limited queue with due tasks, when its next token
--- arrives (also when that was less than a second ago): the workers sleep until then instead of
--- polling.
+-- claim_next keeps its signature, settings, results, order, limits and errors; _rescue_expired
+-- its result.
 BEGIN;
 
 SET LOCAL ROLE taskq_owner;
@@ -274,8 +251,17 @@ BEGIN
             ), assigned AS (
                 SELECT p.id, fs.slot FROM picked p
                 LEFT JOIN free_slot fs ON fs.queue = p.queue AND fs.rank = p.rank
+            ), taking AS (
+                -- what is taken as arrays in one row (see the header): every task, and the
+                -- tasks given a slot beside their slots, in one order
+                SELECT array_agg(a.id) AS ids,
+                       array_agg(a.id) FILTER (WHERE a.slot IS NOT NULL) AS slotted,
+                       array_agg(a.slot) FILTER (WHERE a.slot IS NOT NULL) AS slots
+                FROM assigned a
             ), taken AS (
-                UPDATE taskq.slots s SET task_id = a.id FROM assigned a WHERE s.id = a.slot
+                UPDATE taskq.slots s
+                SET task_id = (SELECT tk.slotted[array_position(tk.slots, s.id)] FROM taking tk)
+                WHERE s.id = ANY ((SELECT tk.slots FROM taking tk)::bigint[])
             ), spent AS (
                 UPDATE taskq.queues q
                 SET tokens = b.tokens - n.taken, refilled_at = greatest(q.refilled_at, moment)
@@ -291,9 +277,9 @@ BEGIN
                     worker_id = claim_next.worker_id,
                     lease_token = gen_random_uuid(),
                     lease_expires_at = moment + claim_next.lease,
-                    slot = a.slot
-                FROM assigned a
-                WHERE t.id = a.id
+                    slot = CASE WHEN (SELECT tk.slots IS NULL FROM taking tk) THEN NULL
+                                ELSE (SELECT tk.slots[array_position(tk.slotted, t.id)] FROM taking tk) END
+                WHERE t.id = ANY ((SELECT tk.ids FROM taking tk)::uuid[])
                 RETURNING t.*
             )
             SELECT st AS task,
@@ -326,37 +312,49 @@ $$;
 COMMENT ON FUNCTION taskq.claim_next(uuid, text[], text[], interval, integer) IS
     'Takes up to batch_size due QUEUED tasks (of the given names; NULL = any) of unpaused queues with a free slot (HIGH first, then earliest scheduled_at, then oldest), marks them RUNNING with a lease from the moment of the call and a fresh lease_token, and returns them. P0002 for an unregistered worker; 22023 batch_size < 1 or lease not positive; 22008 a lease that ends after 9999.';
 
-CREATE OR REPLACE FUNCTION taskq.next_due(queues text[] DEFAULT NULL)
-RETURNS timestamptz
-LANGUAGE sql
-STABLE
-SECURITY DEFINER
+CREATE OR REPLACE FUNCTION taskq._rescue_expired(now timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
 SET search_path = taskq, pg_temp
 AS $$
-    -- Future times, and one just past: due tasks that wait for a slot, a key's place or a
-    -- resumed queue are announced by NOTIFY. A rate-limited queue's due tasks wait for its next
-    -- token, which arrives when the tokens the bucket held at refilled_at, plus rate per rate_per
-    -- since, make one. That moment is answered also when it passed less than a second ago: a
-    -- token that came between a worker's empty claim and this call would else leave the worker
-    -- asleep until its poll; a queue that keeps a token unspent longer (its slots are full)
-    -- waits for NOTIFY again.
-    SELECT least(
-        (SELECT t.scheduled_at FROM taskq.tasks t
-         WHERE t.status = 'QUEUED' AND t.scheduled_at > now()
-           AND (next_due.queues IS NULL OR t.queue = ANY (next_due.queues))
-         ORDER BY t.scheduled_at
-         LIMIT 1),
-        (SELECT min(b.token_at)
-         FROM taskq.queues q
-         CROSS JOIN LATERAL (SELECT q.refilled_at + (1 - q.tokens) * q.rate_per / q.rate::double precision AS token_at) b
-         WHERE (q.key_limit IS NOT NULL OR q.rate IS NOT NULL) AND q.rate IS NOT NULL AND NOT q.paused
-           AND (next_due.queues IS NULL OR q.name = ANY (next_due.queues))
-           AND q.tokens < 1 AND b.token_at > now() - interval '1 second'
-           AND EXISTS (SELECT 1 FROM taskq.tasks t
-                       WHERE t.queue = q.name AND t.status = 'QUEUED' AND t.scheduled_at <= now())))
+DECLARE
+    rescued integer := 0;
+    task record;
+    moment timestamptz := _rescue_expired.now;
+BEGIN
+    FOR task IN
+        -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
+        -- and concurrent claims (which all rescue lazily) never wait for one another here.
+        WITH expired AS (
+            SELECT t.id FROM taskq.tasks t
+            WHERE t.status = 'RUNNING' AND t.lease_expires_at < moment
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE taskq.tasks t
+        SET status = taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts),
+            scheduled_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                                THEN moment ELSE t.scheduled_at END,
+            finished_at = CASE WHEN taskq._after_attempt(t.cancel_requested, t.attempts, t.max_attempts) = 'QUEUED'
+                               THEN NULL ELSE moment END,
+            last_error = format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id),
+            errors = t.errors || jsonb_build_object(
+                'attempt', t.attempts, 'at', moment,
+                'error', format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id)),
+            lease_token = NULL,
+            lease_expires_at = NULL
+        -- by the primary keys taken, never a join (see the header of claim)
+        WHERE t.id = ANY (ARRAY(SELECT e.id FROM expired e))
+        RETURNING t.queue, t.slot
+    LOOP
+        PERFORM taskq._release_slot(task.queue, task.slot);
+        rescued := rescued + 1;
+    END LOOP;
+    RETURN rescued;
+END;
 $$;
 
-COMMENT ON FUNCTION taskq.next_due(text[]) IS
-    'When the next scheduled QUEUED task of the given queues (NULL: all) falls due, or the next token of a rate-limited queue with due tasks arrives (also when it came less than a second ago); NULL when neither. Idle workers sleep until then.';
+COMMENT ON FUNCTION taskq._rescue_expired(timestamptz) IS
+    'Internal (SECURITY INVOKER: the schema owner only): rescue_expired as of the moment now, for tests that move a lease''s clock without sleeping.';
 
 COMMIT;

@@ -1,4 +1,4 @@
--- Verify taskq:claim (reworked after v0.4.0)
+-- Verify taskq:claim (reworked after v0.7.0)
 SELECT pg_catalog.has_function_privilege('taskq.rescue_expired()', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._rescue_expired(timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.claim_next(uuid, text[], text[], interval, integer)', 'execute');
@@ -19,3 +19,10 @@ WHERE i.schemaname = 'taskq' AND i.indexname = 'tasks_claimable_by_name'
 -- ... or when next_due does not know the rate limits
 SELECT 1 / count(*) FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq.next_due(text[])'::regprocedure AND p.prosrc LIKE '%rate_per%';
+-- ... or when the claim or the rescue still joins what it took to the tasks
+SELECT 1 / count(*) FROM pg_catalog.pg_proc p
+WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure
+  AND p.prosrc LIKE '%WHERE t.id = ANY ((SELECT tk.ids FROM taking tk)::uuid[])%';
+SELECT 1 / count(*) FROM pg_catalog.pg_proc p
+WHERE p.oid = 'taskq._rescue_expired(timestamptz)'::regprocedure
+  AND p.prosrc LIKE '%WHERE t.id = ANY (ARRAY(SELECT e.id FROM expired e))%';
