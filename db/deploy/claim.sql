@@ -15,7 +15,7 @@
 -- The task of rank r in its queue takes the r-th of the queue's free slots from an array of
 -- them, instead of a join of the tasks to the slots on rank: with hash joins off, that join
 -- compared every task with every slot (a claim of 100 tasks of a 200-slot queue spent a quarter
--- of its time there).
+-- of its statement's time there).
 --
 -- claim_next keeps its signature, settings, results, order, limits and errors; _rescue_expired
 -- its result.
