@@ -1,21 +1,28 @@
--- Deploy taskq:claim to pg (reworked after v0.7.0)
--- requires: claim@v0.7.0
+-- Deploy taskq:claim to pg (reworked after v0.8.0)
+-- requires: claim@v0.8.0
 --
--- The updates of a claim and of the rescue find the rows they change by the primary keys of
--- what they took, as arrays (id = ANY (...)), never by joining what they took to taskq.tasks or
--- taskq.slots. A join leaves the order to the planner, and claim_next's statements are planned
--- once per session (plan_cache_mode = force_generic_plan) with the statistics of that moment:
--- planned while taskq.tasks looked empty (analysed empty, its pages truncated by VACUUM, as a
--- drained queue's table is), the join read the whole primary key of taskq.tasks for each task
--- it took. A claim of 200 tasks among 20,000 took 1.4 s, and every claim's rescue read every
--- task, until the next ANALYZE made the session plan again. The slot of each task, and the
--- task of each slot, come from the same arrays by position (array_position over the batch's
--- slotted tasks; none when the claim gives no slot).
+-- A claim's fixed cost, which is most of a claim of one task, is less:
 --
--- The task of rank r in its queue takes the r-th of the queue's free slots from an array of
--- them, instead of a join of the tasks to the slots on rank: with hash joins off, that join
--- compared every task with every slot (a claim of 100 tasks of a 200-slot queue spent a quarter
--- of its statement's time there).
+-- * When no open queue of the claim has a key limit or a rate, claim_next runs a statement
+--   without the buckets, the keys' rooms and their rounds (no UPDATE of taskq.queues, no CTE of
+--   them). PostgreSQL starts every node of a statement's plan at each execution, rows or none,
+--   and those were a fifth of a claim of one task. Which statement runs is decided after the
+--   claim lock is taken shared: set_key_concurrency and set_rate_limit take it exclusively, so
+--   no queue of the claim gets a limit before it commits. The two statements take the same
+--   tasks in the same order, with the same slots (the claim-order property test runs both).
+-- * The rescue first asks whether any lease has run out (an index probe of tasks_leases) and
+--   returns when none has, instead of starting its UPDATE; claim_next calls _rescue_expired
+--   directly, not through the SQL function rescue_expired, which PostgreSQL 15 plans afresh at
+--   every call.
+--
+-- From claim@v0.7.0's rework, kept: the updates of a claim and of the rescue find the rows they
+-- change by the primary keys of what they took, as arrays (id = ANY (...)), never by joining
+-- what they took to taskq.tasks or taskq.slots. A join leaves the order to the planner, and
+-- claim_next's statements are planned once per session (plan_cache_mode = force_generic_plan)
+-- with the statistics of that moment: planned while taskq.tasks looked empty, the join read
+-- the whole primary key of taskq.tasks for each task it took. The slot of each task, and the
+-- task of each slot, come from the same arrays by position. The task of rank r in its queue
+-- takes the r-th of the queue's free slots from an array of them.
 --
 -- claim_next keeps its signature, settings, results, order, limits and errors; _rescue_expired
 -- its result.
@@ -51,6 +58,8 @@ DECLARE
     -- the open queues of the claim that have a key limit (NULL: none), and per round the keys
     -- locked (lock_keys[i] of queue lock_queues[i]), as the statement reads them
     limited text[];
+    -- whether a queue of the claim, open or paused, has a key limit or a rate
+    any_limit boolean;
     lock_queues text[];
     lock_keys text[];
     keyed record;
@@ -93,13 +102,117 @@ BEGIN
     END IF;
 
     -- Recovery never depends on a particular worker being alive: every claim rescues first.
-    PERFORM taskq.rescue_expired();
+    PERFORM taskq._rescue_expired(clock_timestamp());
     PERFORM pg_advisory_xact_lock_shared(taskq._claim_lock_key(), 1);
     -- after the rescue, so that the tasks it made due now are due for this claim
     moment := clock_timestamp();
 
-    SELECT array_agg(q.name ORDER BY q.name) INTO limited FROM taskq.queues q
-    WHERE q.key_limit IS NOT NULL AND NOT q.paused AND (claim_next.queues IS NULL OR q.name = ANY (claim_next.queues));
+    SELECT array_agg(q.name ORDER BY q.name) FILTER (WHERE q.key_limit IS NOT NULL AND NOT q.paused),
+           coalesce(bool_or(q.key_limit IS NOT NULL OR q.rate IS NOT NULL), false)
+    INTO limited, any_limit FROM taskq.queues q
+    WHERE claim_next.queues IS NULL OR q.name = ANY (claim_next.queues);
+
+    IF NOT any_limit THEN
+        -- No queue of the claim, open or paused (one can be resumed before the statement
+        -- reads it), has a key limit or a rate, and none can get one before this claim commits
+        -- (set_key_concurrency and set_rate_limit take the claim lock exclusively): the
+        -- statement of the loop below without buckets, keys and their rounds.
+        FOR row IN
+            WITH open_queue AS (
+                SELECT q.name, q.concurrency FROM taskq.queues q
+                WHERE NOT q.paused AND (claim_next.queues IS NULL OR q.name = ANY (claim_next.queues))
+            ), free_slot AS (
+                SELECT oq.name AS queue, s.id AS slot,
+                       row_number() OVER (PARTITION BY oq.name ORDER BY s.id) AS rank
+                FROM open_queue oq
+                CROSS JOIN LATERAL (
+                    SELECT s.id FROM taskq.slots s
+                    WHERE s.queue = oq.name AND s.task_id IS NULL
+                    ORDER BY s.id
+                    LIMIT need
+                    FOR UPDATE SKIP LOCKED
+                ) s
+                WHERE oq.concurrency IS NOT NULL
+            ), capacity AS (
+                SELECT fs.queue, count(*) AS free FROM free_slot fs GROUP BY fs.queue
+                UNION ALL
+                SELECT oq.name, need FROM open_queue oq WHERE oq.concurrency IS NULL
+            ), candidate AS (
+                SELECT t.id, t.queue, t.priority, t.scheduled_at
+                FROM capacity c
+                CROSS JOIN LATERAL (
+                    SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
+                    WHERE claim_next.names IS NULL
+                      AND t.queue = c.queue AND t.status = 'QUEUED' AND t.scheduled_at <= moment
+                    ORDER BY t.priority DESC, t.scheduled_at, t.id
+                    LIMIT c.free
+                    FOR UPDATE SKIP LOCKED
+                ) t
+                UNION ALL
+                SELECT t.id, t.queue, t.priority, t.scheduled_at
+                FROM capacity c
+                CROSS JOIN (SELECT DISTINCT n.name FROM unnest(claim_next.names) AS n (name)) n
+                CROSS JOIN LATERAL (
+                    SELECT t.id, t.queue, t.priority, t.scheduled_at FROM taskq.tasks t
+                    WHERE t.queue = c.queue AND t.name = n.name AND t.status <= 'QUEUED' AND t.scheduled_at <= moment
+                    ORDER BY t.priority DESC, t.scheduled_at, t.id
+                    LIMIT c.free
+                    FOR UPDATE SKIP LOCKED
+                ) t
+            ), ranked AS (
+                SELECT cd.id, cd.queue, cd.priority, cd.scheduled_at,
+                       row_number() OVER (PARTITION BY cd.queue ORDER BY cd.priority DESC, cd.scheduled_at, cd.id) AS rank
+                FROM candidate cd
+            ), picked AS (
+                SELECT r.id, r.queue, r.rank
+                FROM ranked r
+                JOIN capacity c ON c.queue = r.queue
+                WHERE r.rank <= c.free
+                ORDER BY r.priority DESC, r.scheduled_at, r.id
+                LIMIT need
+            ), slot_list AS MATERIALIZED (
+                SELECT fs.queue, array_agg(fs.slot ORDER BY fs.rank) AS slots FROM free_slot fs GROUP BY fs.queue
+            ), assigned AS (
+                SELECT p.id,
+                       CASE WHEN EXISTS (SELECT FROM slot_list)
+                            THEN (SELECT sl.slots[p.rank] FROM slot_list sl WHERE sl.queue = p.queue) END AS slot
+                FROM picked p
+            ), taking AS (
+                SELECT array_agg(a.id) AS ids,
+                       array_agg(a.id) FILTER (WHERE a.slot IS NOT NULL) AS slotted,
+                       array_agg(a.slot) FILTER (WHERE a.slot IS NOT NULL) AS slots
+                FROM assigned a
+            ), taken AS (
+                UPDATE taskq.slots s
+                SET task_id = (SELECT tk.slotted[array_position(tk.slots, s.id)] FROM taking tk)
+                WHERE s.id = ANY ((SELECT tk.slots FROM taking tk)::bigint[])
+            ), started AS (
+                UPDATE taskq.tasks t
+                SET status = 'RUNNING',
+                    attempts = t.attempts + 1,
+                    started_at = moment,
+                    finished_at = NULL,
+                    worker_id = claim_next.worker_id,
+                    lease_token = gen_random_uuid(),
+                    lease_expires_at = moment + claim_next.lease,
+                    slot = CASE WHEN (SELECT tk.slots IS NULL FROM taking tk) THEN NULL
+                                ELSE (SELECT tk.slots[array_position(tk.slotted, t.id)] FROM taking tk) END
+                WHERE t.id = ANY ((SELECT tk.ids FROM taking tk)::uuid[])
+                RETURNING t.*
+            )
+            SELECT st AS task,
+                   (SELECT array_agg(DISTINCT cd.queue) FROM candidate cd
+                    WHERE cd.id NOT IN (SELECT p.id FROM picked p)) AS left_behind
+            FROM started st
+            ORDER BY st.priority DESC, st.scheduled_at, st.id
+        LOOP
+            claimed := row.task;
+            left_behind := row.left_behind;
+            RETURN NEXT claimed;
+        END LOOP;
+        PERFORM pg_notify('taskq', q) FROM (SELECT DISTINCT u.q FROM unnest(left_behind) AS u (q)) n (q);
+        RETURN;
+    END IF;
 
     LOOP
         lock_queues := NULL;
@@ -336,6 +449,10 @@ DECLARE
     task record;
     moment timestamptz := _rescue_expired.now;
 BEGIN
+    -- No lease ran out: nothing to start an UPDATE for (the common case, at every claim).
+    IF NOT EXISTS (SELECT FROM taskq.tasks t WHERE t.status = 'RUNNING' AND t.lease_expires_at < moment) THEN
+        RETURN 0;
+    END IF;
     FOR task IN
         -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
         -- and concurrent claims (which all rescue lazily) never wait for one another here.

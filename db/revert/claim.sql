@@ -1,4 +1,4 @@
--- Revert taskq:claim from pg (to v0.7.0): claim_next and _rescue_expired as they were
+-- Revert taskq:claim from pg (to v0.8.0): claim_next and _rescue_expired as they were
 BEGIN;
 
 SET LOCAL ROLE taskq_owner;
@@ -233,11 +233,28 @@ BEGIN
                 WHERE r.rank <= c.free
                 ORDER BY r.priority DESC, r.scheduled_at, r.id
                 LIMIT need
+            ), slot_list AS MATERIALIZED (
+                -- each slot-limited queue's free slots locked, in rank order (MATERIALIZED: made once,
+                -- not once for each task)
+                SELECT fs.queue, array_agg(fs.slot ORDER BY fs.rank) AS slots FROM free_slot fs GROUP BY fs.queue
             ), assigned AS (
-                SELECT p.id, fs.slot FROM picked p
-                LEFT JOIN free_slot fs ON fs.queue = p.queue AND fs.rank = p.rank
+                -- a task of rank r in its queue takes the queue's r-th free slot (none: unlimited;
+                -- no slot looked up at all when no queue of the claim has slots)
+                SELECT p.id,
+                       CASE WHEN EXISTS (SELECT FROM slot_list)
+                            THEN (SELECT sl.slots[p.rank] FROM slot_list sl WHERE sl.queue = p.queue) END AS slot
+                FROM picked p
+            ), taking AS (
+                -- what is taken as arrays in one row (see the header): every task, and the
+                -- tasks given a slot beside their slots, in one order
+                SELECT array_agg(a.id) AS ids,
+                       array_agg(a.id) FILTER (WHERE a.slot IS NOT NULL) AS slotted,
+                       array_agg(a.slot) FILTER (WHERE a.slot IS NOT NULL) AS slots
+                FROM assigned a
             ), taken AS (
-                UPDATE taskq.slots s SET task_id = a.id FROM assigned a WHERE s.id = a.slot
+                UPDATE taskq.slots s
+                SET task_id = (SELECT tk.slotted[array_position(tk.slots, s.id)] FROM taking tk)
+                WHERE s.id = ANY ((SELECT tk.slots FROM taking tk)::bigint[])
             ), spent AS (
                 UPDATE taskq.queues q
                 SET tokens = b.tokens - n.taken, refilled_at = greatest(q.refilled_at, moment)
@@ -253,9 +270,9 @@ BEGIN
                     worker_id = claim_next.worker_id,
                     lease_token = gen_random_uuid(),
                     lease_expires_at = moment + claim_next.lease,
-                    slot = a.slot
-                FROM assigned a
-                WHERE t.id = a.id
+                    slot = CASE WHEN (SELECT tk.slots IS NULL FROM taking tk) THEN NULL
+                                ELSE (SELECT tk.slots[array_position(tk.slotted, t.id)] FROM taking tk) END
+                WHERE t.id = ANY ((SELECT tk.ids FROM taking tk)::uuid[])
                 RETURNING t.*
             )
             SELECT st AS task,
@@ -303,7 +320,7 @@ BEGIN
         -- SKIP LOCKED: a task being completed, failed or rescued right now is left to that call,
         -- and concurrent claims (which all rescue lazily) never wait for one another here.
         WITH expired AS (
-            SELECT t.id, t.slot FROM taskq.tasks t
+            SELECT t.id FROM taskq.tasks t
             WHERE t.status = 'RUNNING' AND t.lease_expires_at < moment
             FOR UPDATE SKIP LOCKED
         )
@@ -319,9 +336,9 @@ BEGIN
                 'error', format('lease expired at %s: worker %s stopped heartbeating', t.lease_expires_at, t.worker_id)),
             lease_token = NULL,
             lease_expires_at = NULL
-        FROM expired e
-        WHERE t.id = e.id
-        RETURNING t.queue, e.slot
+        -- by the primary keys taken, never a join (see the header of claim)
+        WHERE t.id = ANY (ARRAY(SELECT e.id FROM expired e))
+        RETURNING t.queue, t.slot
     LOOP
         PERFORM taskq._release_slot(task.queue, task.slot);
         rescued := rescued + 1;

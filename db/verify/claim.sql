@@ -1,4 +1,4 @@
--- Verify taskq:claim (reworked after v0.7.0)
+-- Verify taskq:claim (reworked after v0.8.0)
 SELECT pg_catalog.has_function_privilege('taskq.rescue_expired()', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._rescue_expired(timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.claim_next(uuid, text[], text[], interval, integer)', 'execute');
@@ -26,3 +26,11 @@ WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regpr
 SELECT 1 / count(*) FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq._rescue_expired(timestamptz)'::regprocedure
   AND p.prosrc LIKE '%WHERE t.id = ANY (ARRAY(SELECT e.id FROM expired e))%';
+-- ... or when claim_next has no statement for queues without limits, or the rescue starts its
+-- UPDATE when no lease ran out
+SELECT 1 / count(*) FROM pg_catalog.pg_proc p
+WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regprocedure
+  AND p.prosrc LIKE '%IF NOT any_limit THEN%';
+SELECT 1 / count(*) FROM pg_catalog.pg_proc p
+WHERE p.oid = 'taskq._rescue_expired(timestamptz)'::regprocedure
+  AND p.prosrc LIKE '%IF NOT EXISTS (SELECT FROM taskq.tasks t WHERE t.status = ''RUNNING'' AND t.lease_expires_at < moment)%';
