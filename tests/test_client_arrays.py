@@ -31,6 +31,11 @@ def test_a_text_array_literal_reads_back_element_for_element(
     row = conn.execute("SELECT %s::text[]", (_text_array(NASTY),)).fetchone()
     assert row is not None
     assert row[0] == NASTY
+    # a value met again is quoted once and written as often as it comes
+    again = [*NASTY, *reversed(NASTY), NASTY[3], NASTY[3]]
+    row = conn.execute("SELECT %s::text[]", (_text_array(again),)).fetchone()
+    assert row is not None
+    assert row[0] == again
     empty = conn.execute("SELECT cardinality(%s::text[])", (_text_array([]),)).fetchone()
     assert empty == (0,)
 
