@@ -676,14 +676,17 @@ def _uuid_array(values: Sequence[UUID]) -> str:
 
 def _text_array(values: Sequence[str | None]) -> str:
     """A text[] literal, each element quoted (backslash and double quote escaped), None NULL.
-    A value met again (the name or queue of every task of a batch) is quoted once."""
+    A plain str met again (the name or queue of every task of a batch) is quoted once; a str
+    subclass is quoted each time, since its own __eq__ and __hash__ could match another value."""
     quoted: dict[str | None, str] = {None: "NULL"}
     parts = []
     for value in values:
-        text = quoted.get(value)
+        text = quoted.get(value) if value is None or type(value) is str else None
         if text is None:
             assert value is not None
-            text = quoted[value] = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            if type(value) is str:
+                quoted[value] = text
         parts.append(text)
     return "{" + ",".join(parts) + "}"
 

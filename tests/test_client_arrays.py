@@ -25,6 +25,16 @@ NASTY = [
 ]
 
 
+class Alike(str):
+    """A str equal to every string, with one hash for all."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return 0
+
+
 def test_a_text_array_literal_reads_back_element_for_element(
     conn: psycopg.Connection[tuple[object, ...]],
 ) -> None:
@@ -36,6 +46,12 @@ def test_a_text_array_literal_reads_back_element_for_element(
     row = conn.execute("SELECT %s::text[]", (_text_array(again),)).fetchone()
     assert row is not None
     assert row[0] == again
+    # a str subclass that claims to equal every string is written as it is, not as another
+    row = conn.execute(
+        "SELECT %s::text[]", (_text_array(["a", Alike("b"), Alike("c")]),)
+    ).fetchone()
+    assert row is not None
+    assert row[0] == ["a", "b", "c"]
     empty = conn.execute("SELECT cardinality(%s::text[])", (_text_array([]),)).fetchone()
     assert empty == (0,)
 
