@@ -98,6 +98,50 @@ def test_bad_arguments(conn: Conn, call: str, sqlstate: str, message: str) -> No
     assert one(conn, "SELECT count(*) FROM taskq.tasks") == 0
 
 
+# every argument bad at once, then one fewer bad each time: the first bad one is the one named
+ALL_BAD = {
+    "name": "''",
+    "scheduled_at": "'0001-01-01 00:00:00+00'::timestamptz - interval '1 day'",
+    "unique_for": "interval '-1 day'",
+    "trace_context": '\'{"traceparent": "nonsense"}\'',
+    "queue": "'   '",
+}
+NAMED = [
+    ("name", "22023", "name must not be empty"),
+    ("scheduled_at", "22008", "scheduled_at"),
+    ("unique_for", "22023", "unique_for"),
+    ("trace_context", "22023", "trace_context"),
+    ("queue", "22023", "queue name"),
+]
+
+
+@pytest.mark.parametrize("first", range(len(NAMED)))
+def test_the_first_bad_argument_is_the_one_named(conn: Conn, first: int) -> None:
+    good = {"name": "'x'"}
+    arguments = {
+        key: ALL_BAD[key] if index >= first else good.get(key, "NULL")
+        for index, (key, _, _) in enumerate(NAMED)
+    }
+    arguments["unique_key"] = "'k'"  # good, and a unique_for is taken only beside a key
+    call = "SELECT taskq.enqueue(" + ", ".join(f"{k} => {v}" for k, v in arguments.items()) + ")"
+    _, sqlstate, message = NAMED[first]
+    with raises_sqlstate(sqlstate, message):
+        conn.execute(call)
+    assert one(conn, "SELECT count(*) FROM taskq.tasks") == 0
+    assert one(conn, "SELECT count(*) FROM taskq.queues WHERE name = '   '") == 0
+
+
+def test_an_id_is_a_uuid_v7_of_the_enqueue(conn: Conn) -> None:
+    before = one(conn, "SELECT clock_timestamp()")
+    ids = [enqueue(conn, "x"), enqueue(conn, "x", unique_key="k")]
+    after = one(conn, "SELECT clock_timestamp()")
+    assert ids == sorted(ids)
+    for task_id in ids:
+        assert task_id.version == 7
+        millis = int(task_id.hex[:12], 16)
+        assert int(before.timestamp() * 1000) <= millis <= int(after.timestamp() * 1000)
+
+
 def test_enqueue_notifies_the_queue(conn: Conn, database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as listener:
         listener.execute("LISTEN taskq")
