@@ -1,4 +1,4 @@
--- Verify taskq:claim (reworked after v0.8.0)
+-- Verify taskq:claim (reworked after v0.10.0)
 SELECT pg_catalog.has_function_privilege('taskq.rescue_expired()', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq._rescue_expired(timestamptz)', 'execute');
 SELECT pg_catalog.has_function_privilege('taskq.claim_next(uuid, text[], text[], interval, integer)', 'execute');
@@ -33,4 +33,4 @@ WHERE p.oid = 'taskq.claim_next(uuid, text[], text[], interval, integer)'::regpr
   AND p.prosrc LIKE '%IF NOT any_limit THEN%';
 SELECT 1 / count(*) FROM pg_catalog.pg_proc p
 WHERE p.oid = 'taskq._rescue_expired(timestamptz)'::regprocedure
-  AND p.prosrc LIKE '%IF NOT EXISTS (SELECT FROM taskq.tasks t WHERE t.status = ''RUNNING'' AND t.lease_expires_at < moment)%';
+  AND p.prosrc LIKE '%ORDER BY t.lease_expires_at LIMIT 1) >= moment IS NOT FALSE THEN%';

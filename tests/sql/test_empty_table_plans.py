@@ -105,3 +105,27 @@ def test_a_slot_claim_planned_on_empty_tables_reads_only_the_slots_it_takes(
     assert {(row["slot"], row["id"]) for row in taken} == {(slot, task) for slot, task in pairs}
     # the free slots of the claim are read in order (at most the batch), then each taken by key
     assert read <= 3 * BATCH, read
+
+
+def test_a_claim_planned_while_no_task_ran_does_not_read_every_running_task(
+    conn: Conn, worker_id: UUID
+) -> None:
+    # Statistics that saw no RUNNING task make both partial indexes of RUNNING tasks look
+    # empty; the rescue's question "has a lease run out?" once scanned tasks_running_by_worker
+    # and read every RUNNING task at every claim.
+    conn.execute("SELECT taskq.set_concurrency('plans', NULL)")
+    plan_on_empty_tables(conn, worker_id, "plans")
+    fill(conn, "plans")
+    assert len(claim(conn, worker_id, queues=["plans"], batch_size=TASKS - BATCH)) == TASKS - BATCH
+    with conn.transaction():
+        before = entries_read(conn, "tasks_running_by_worker")
+        leases_before = entries_read(conn, "tasks_leases")
+        taken = claim(conn, worker_id, queues=["plans"], batch_size=BATCH)
+        read = entries_read(conn, "tasks_running_by_worker") - before
+        leases_read = entries_read(conn, "tasks_leases") - leases_before
+    assert len(taken) == BATCH
+    assert read == 0, read
+    # the probe reads the lease that runs out first, and stops there
+    assert leases_read <= 1, leases_read
+    # and a lease that ran out is still found and rescued: all of them, by the same plans
+    assert one(conn, "SELECT taskq._rescue_expired(now() + interval '1 hour')") == TASKS
