@@ -6,7 +6,7 @@
 -- moment) it left the index to the planner, and statistics taken while few tasks ran (a
 -- drained queue, a fresh deployment) make tasks_leases and tasks_running_by_worker look equally
 -- empty: the planner took the latter, and every claim read every RUNNING task (4,900 index
--- entries with 5,000 running; 2-5 ms a claim with 20,000, PG18), until an ANALYZE. Only
+-- entries with 5,000 running; 2.1-2.5 ms of a claim with 20,000, PG18), until an ANALYZE. Only
 -- tasks_leases yields the lease order, so the probe and the rescue's own scan (which now takes
 -- the expired tasks oldest lease first) read it whatever the statistics say.
 --
