@@ -6,21 +6,24 @@ logging with them), ``--import`` (and the handler modules it imports) and a work
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import errno
 import gc
 import importlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cli.database import resolve_database
 from taskq.logs import LOG_FORMATS
-from taskq.settings import ConfigError
+from taskq.settings import ConfigError, event_loop_setting
 
 if TYPE_CHECKING:
     from worker.metrics import WorkerMetrics
+
+T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -146,6 +149,20 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, second, third = gc.get_threshold()
     gc.set_threshold(GC_FIRST_THRESHOLD, second, third)
+
+
+def run_on_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on the loop ``TASKQ_EVENT_LOOP`` names: uvloop by default, where it
+    is installed: a worker's drain of no-op tasks ran 6 % faster on an unlimited queue and 17 %
+    on a 200-slot queue, with 11 % less of the worker's CPU (the README's Architecture). The
+    command reads the setting at its start too, where a bad value is refused in one line."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if event_loop_setting() == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 def import_handlers(modules: Sequence[str]) -> None:

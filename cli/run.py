@@ -31,6 +31,7 @@ from cli.options import (
     add_metrics_options,
     add_worker_options,
     import_handlers,
+    run_on_event_loop,
     tune_garbage_collector,
     worker_metrics,
 )
@@ -45,6 +46,7 @@ from taskq.settings import (
     check_database,
     configured_database,
     embedded_home,
+    event_loop_setting,
     listen_url_setting,
     maintenance_interval_setting,
     prepare_setting,
@@ -197,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
     prepare_setting()
     listen_url_setting()
     maintenance_interval_setting()
+    event_loop_setting()
     tokens_from_env()
     if args.metrics_port == args.port:
         raise ConfigError(f"--metrics-port must differ from --port ({args.port}), the API's")
@@ -239,5 +242,5 @@ def _run_on(
         logins = ensure_run_logins(source)
         api_url, worker_url = logins[API_LOGIN], logins[WORKER_LOGIN]
     tune_garbage_collector()
-    asyncio.run(serve(args, api_url, worker_url, _banner(args, source), metrics))
+    run_on_event_loop(serve(args, api_url, worker_url, _banner(args, source), metrics))
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
 from cli.database import database_at_start
@@ -14,6 +13,7 @@ from cli.options import (
     add_metrics_options,
     add_worker_options,
     import_handlers,
+    run_on_event_loop,
     seconds,
     tune_garbage_collector,
     worker_metrics,
@@ -21,6 +21,7 @@ from cli.options import (
 from cli.signals import handle_stop_signals
 from taskq.settings import (
     ConfigError,
+    event_loop_setting,
     listen_url_setting,
     maintenance_interval_setting,
     prepare_setting,
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         prepare = prepare_setting()
         listen_url = args.listen_url or listen_url_setting()
         maintenance_interval = maintenance_interval_setting()
+        event_loop_setting()
     except ConfigError as error:
         log.error("%s", error)
         return 2
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 metrics=metrics,
             )
             tune_garbage_collector()
-            asyncio.run(_serve(worker))
+            run_on_event_loop(_serve(worker))
     except ConfigError as error:
         log.error("%s", error)
         return 2

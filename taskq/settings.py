@@ -20,10 +20,14 @@ statements, and ``TASKQ_LISTEN_URL`` is a direct connection for the worker's LIS
 
 ``TASKQ_LOG_FORMAT`` (``text``, the default, or ``json``) is the log format of every taskq
 process when its ``--log-format`` is not given.
+
+``TASKQ_EVENT_LOOP`` (``auto``, the default: uvloop where it is installed; ``uvloop``;
+``asyncio``) is the event loop ``taskq run`` and ``taskq worker`` run on.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +57,9 @@ LISTEN_URL_VARIABLE = "TASKQ_LISTEN_URL"
 MAINTENANCE_INTERVAL_VARIABLE = "TASKQ_MAINTENANCE_INTERVAL"
 DEFAULT_MAINTENANCE_INTERVAL = 60.0
 LOG_FORMAT_VARIABLE = "TASKQ_LOG_FORMAT"
+
+EventLoop = Literal["uvloop", "asyncio"]
+EVENT_LOOP_VARIABLE = "TASKQ_EVENT_LOOP"
 
 
 @dataclass(frozen=True)
@@ -262,4 +269,24 @@ def log_format_setting() -> LogFormat:
     raise ConfigError(
         f"{LOG_FORMAT_VARIABLE} must be {' or '.join(LOG_FORMATS)}, "
         f"not {os.environ[LOG_FORMAT_VARIABLE]!r}"
+    )
+
+
+def event_loop_setting() -> EventLoop:
+    """``TASKQ_EVENT_LOOP``: the event loop of ``taskq run`` and ``taskq worker``. ``auto`` (the
+    default) is uvloop where it is installed (a dependency of taskq on every platform uvloop
+    supports, which Windows is not) and asyncio's own loop elsewhere; ``uvloop`` wants it
+    installed; ``asyncio`` is asyncio's own loop. ``taskq api`` is uvicorn's choice, uvloop too
+    where it is installed."""
+    value = os.environ.get(EVENT_LOOP_VARIABLE, "").strip().lower() or "auto"
+    installed = importlib.util.find_spec("uvloop") is not None
+    if value == "asyncio" or (value == "auto" and not installed):
+        return "asyncio"
+    if value in ("auto", "uvloop"):
+        if not installed:
+            raise ConfigError(f"{EVENT_LOOP_VARIABLE} is uvloop, but uvloop is not installed")
+        return "uvloop"
+    raise ConfigError(
+        f"{EVENT_LOOP_VARIABLE} must be auto, uvloop or asyncio, "
+        f"not {os.environ[EVENT_LOOP_VARIABLE]!r}"
     )

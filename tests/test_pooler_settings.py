@@ -70,6 +70,7 @@ def test_the_settings_are_read_and_refused_in_one_line(monkeypatch: pytest.Monke
     [
         (["worker"], "TASKQ_PREPARE", "sometimes"),
         (["worker"], "TASKQ_LISTEN_URL", "not a url"),
+        (["worker"], "TASKQ_EVENT_LOOP", "tokio"),
         (["api"], "TASKQ_PREPARE", "sometimes"),
         (["queues"], "TASKQ_PREPARE", "sometimes"),
     ],

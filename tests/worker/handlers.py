@@ -38,3 +38,12 @@ async def collector(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]
     import gc
 
     return {"threshold": list(gc.get_threshold()), "frozen": gc.get_freeze_count()}
+
+
+@task("tests.event_loop")
+async def event_loop(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """The class of the event loop the handler runs on."""
+    import asyncio
+
+    loop = type(asyncio.get_running_loop())
+    return {"loop": f"{loop.__module__}.{loop.__qualname__}"}

@@ -134,7 +134,7 @@ class WorkerProcess:
         self, database_url: str, log_path: Path, *args: str, env: dict[str, str] | None = None
     ) -> None:
         self.log_path = log_path
-        unset = {"DATABASE_URL", "TASKQ_LISTEN_URL", "TASKQ_PREPARE"}
+        unset = {"DATABASE_URL", "TASKQ_LISTEN_URL", "TASKQ_PREPARE", "TASKQ_EVENT_LOOP"}
         env = {
             **{key: value for key, value in os.environ.items() if key not in unset},
             "TASKQ_DATABASE_URL": database_url,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import re
 import signal
 import subprocess
@@ -14,8 +16,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from cli import worker as worker_command
-from cli.options import GC_FIRST_THRESHOLD
+from cli.options import GC_FIRST_THRESHOLD, run_on_event_loop
 from taskq.pgserver import free_port
+from taskq.settings import ConfigError, event_loop_setting
 from tests.worker.helpers import (
     REPO,
     SyncConnection,
@@ -223,6 +226,71 @@ def test_a_database_that_does_not_answer_is_waited_for(tmp_path: Path) -> None:
         assert w.wait(30) == 0
         log = w.log()
     assert "does not answer (Connection refused); waiting for it" in log
+
+
+@pytest.mark.parametrize(
+    ("setting", "loop"),
+    [(None, "uvloop.Loop"), ("uvloop", "uvloop.Loop"), (" ASYNCIO ", "asyncio.unix_events")],
+)
+def test_the_worker_runs_on_the_event_loop_taskq_event_loop_names(
+    database_url: str, conn: SyncConnection, tmp_path: Path, setting: str | None, loop: str
+) -> None:
+    """uvloop by default; either loop runs coroutine and thread handlers, fails a task whose
+    handler raises, and stops on SIGTERM with exit 0."""
+    env = {} if setting is None else {"TASKQ_EVENT_LOOP": setting}
+    with WorkerProcess(
+        database_url, tmp_path / "w.log", "--import", "tests.worker.handlers", env=env
+    ) as process:
+        process.wait_ready(conn)
+        ran_on = finished(conn, enqueue(conn, "tests.event_loop"))["result"]
+        added = finished(conn, enqueue(conn, "tests.add", {"a": 1, "b": 2}))["result"]
+        threaded = finished(conn, enqueue(conn, "tests.thread"))
+        boom = finished(conn, enqueue(conn, "tests.boom", max_attempts=1))
+        process.signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        log = process.log()
+    assert isinstance(ran_on, dict)
+    assert str(ran_on["loop"]).startswith(loop), ran_on
+    assert added == {"sum": 3, "attempt": 1}
+    assert threaded["status"] == "COMPLETED"
+    assert (boom["status"], str(boom["last_error"])[:10]) == ("FAILED", "ValueError")
+    assert "unregistered worker" in log
+    assert "Traceback" not in log
+
+
+def test_taskq_event_loop_is_read_and_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def loop_class() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    for value, chosen, module in (
+        (None, "uvloop", "uvloop"),
+        (" Auto ", "uvloop", "uvloop"),
+        ("uvloop", "uvloop", "uvloop"),
+        ("asyncio", "asyncio", "asyncio.unix_events"),
+    ):
+        if value is None:
+            monkeypatch.delenv("TASKQ_EVENT_LOOP", raising=False)
+        else:
+            monkeypatch.setenv("TASKQ_EVENT_LOOP", value)
+        assert event_loop_setting() == chosen
+        assert run_on_event_loop(loop_class()) == module
+    monkeypatch.setenv("TASKQ_EVENT_LOOP", "tokio")
+    with pytest.raises(ConfigError, match="must be auto, uvloop or asyncio, not 'tokio'"):
+        event_loop_setting()
+    # where uvloop is not installed (Windows): auto is asyncio's loop, uvloop a refusal
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "uvloop" else find_spec(name, *rest),
+    )
+    monkeypatch.setenv("TASKQ_EVENT_LOOP", "auto")
+    assert event_loop_setting() == "asyncio"
+    monkeypatch.setenv("TASKQ_EVENT_LOOP", "uvloop")
+    with pytest.raises(
+        ConfigError, match="TASKQ_EVENT_LOOP is uvloop, but uvloop is not installed"
+    ):
+        event_loop_setting()
 
 
 def test_the_worker_process_tunes_its_garbage_collector(
