@@ -3,6 +3,14 @@
 The workers are started first and wait idle; then every task is enqueued in one transaction
 (with the system's own batch API); the clock starts when that transaction has committed and
 stops at the first poll (every 20 ms) that finds no task left to run. The rate is tasks / seconds.
+
+A poll asks whether any task is left (``EXISTS``, through an index where the system has one),
+not how many: a ``count(*)`` reads the whole table, which a drain grows by a row version per
+change of a task, and on the server it measures. taskq's count took 8-9 ms of server time a
+poll at the end of a drain of 40,000 tasks, and the drains it polled ran at 0.88x those polled
+by ``EXISTS`` (three interleaved pairs, 11,436-13,749 against 14,151-14,777 tasks/s); PgQueuer's,
+over a table it deletes done jobs from, took 2.3-2.7 ms, and its drains ran alike with either
+poll (9,586-10,021 against 9,158-9,626 tasks/s).
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ def timed_drain(
     timeout: float,
 ) -> DrainResult:
     """Run ``enqueue`` (one transaction; it may return the wall-clock time of its commit), then
-    poll ``remaining_sql`` (a count of the tasks not yet done) until it says 0."""
+    poll ``remaining_sql`` (one integer: 0 once no task is left to run) until it says 0."""
     before = time.time()
     committed = enqueue() or time.time()
     enqueue_seconds = committed - before
@@ -60,5 +68,5 @@ def timed_drain(
             if left == 0:
                 return DrainResult(tasks, now - committed, enqueue_seconds)
             if time.monotonic() > deadline:
-                raise BenchError(f"drain: {left} of {tasks} tasks left after {timeout:.0f} s")
+                raise BenchError(f"drain: tasks still left {timeout:.0f} s after enqueuing {tasks}")
             time.sleep(POLL)

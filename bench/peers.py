@@ -155,7 +155,8 @@ def _log(name: str) -> Path:
 
 # --- PgQueuer ----------------------------------------------------------------------------------
 PGQ = str(VENV / "bin" / "pgq")
-PGQ_LEFT = "SELECT count(*) FROM pgqueuer"
+# 1 while a job is left (PgQueuer deletes a job once done), else 0: the primary key's first entry
+PGQ_LEFT = "SELECT EXISTS (SELECT FROM pgqueuer ORDER BY id LIMIT 1)::int"
 
 
 def _pgq_database(server: BenchServer) -> str:
@@ -322,7 +323,9 @@ def _warm_up(url: str, left: str, enqueue: Any) -> None:
 # --- Procrastinate -----------------------------------------------------------------------------
 PROCRASTINATE = str(VENV / "bin" / "procrastinate")
 APP = "peer_procrastinate.app"
-PROCRASTINATE_LEFT = "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+PROCRASTINATE_LEFT = (
+    "SELECT EXISTS (SELECT FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))::int"
+)
 
 
 def _procrastinate_database(server: BenchServer) -> str:
