@@ -149,13 +149,23 @@ class Worker:
         self._let_go = asyncio.Event()
         # the runners of handlers that went on after being cancelled (see _stuck)
         self._stuck_runners: set[asyncio.Task[None]] = set()
-        self._db = Database(
-            database_url,
-            size=concurrency + 3,
-            connect_timeout=connect_timeout,
-            answers_lost=answers_lost,
-            prepare=prepare,
-        )
+
+        def database(size: int) -> Database:
+            return Database(
+                database_url,
+                size=size,
+                connect_timeout=connect_timeout,
+                answers_lost=answers_lost,
+                prepare=prepare,
+            )
+
+        # The claimer and the reporter make one call at a time, each on a connection of its
+        # own: a pool hands out the connection that sat idle longest, and a call on a server
+        # process that has just answered the previous one is faster (see the README's worker).
+        # The other parts share a pool; concurrency + 3 connections at most in all.
+        self._db = database(concurrency + 1)
+        self._claims = database(1)
+        self._reports = database(1)
         self._registration = Registration(
             self._db,
             name=self.name,
@@ -180,7 +190,7 @@ class Worker:
             metrics=metrics,
         )
         self._claimer = Claimer(
-            self._db,
+            self._claims,
             self._registration,
             queues=self.queues,
             names=self.claimed_names(),
@@ -199,7 +209,7 @@ class Worker:
         self._spans = handler_spans()
         self._progress = ProgressWriter(self._db)
         self._reporter = Reporter(
-            self._db,
+            self._reports,
             abandon=self._abandon,
             settled=self._let_go_of,
             before=self._progress.flush,
@@ -263,7 +273,8 @@ class Worker:
 
     async def run(self) -> None:
         """Run until :meth:`stop`; return once the worker has unregistered."""
-        await self._db.open()
+        for db in (self._db, self._claims, self._reports):
+            await db.open()
         background: list[asyncio.Task[None]] = []
         try:
             # LISTEN before registering: once the worker's row exists, no notification is missed.
@@ -305,7 +316,8 @@ class Worker:
                 job.cancel()
             if background or leftovers:
                 await asyncio.wait([*background, *leftovers], timeout=self.connect_timeout)
-            await self._db.close()
+            for db in (self._db, self._claims, self._reports):
+                await db.close()
             log.info("worker %s stopped", self.worker_id)
 
     # --- a claimed task, from its claim to its report ---------------------------------------

@@ -557,3 +557,35 @@ async def test_outcomes_that_end_together_are_reported_in_one_call(
             assert done.status == "FAILED"
             assert done.last_error is not None
             assert done.last_error.startswith("RuntimeError: gated failure")
+
+
+async def test_claims_and_reports_each_run_on_a_connection_of_their_own(
+    database_url: str, aconn: AsyncConn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids: dict[str, set[int]] = {"claim": set(), "complete_encoded": set()}
+
+    def spy(name: str) -> None:
+        original = getattr(client, name)
+
+        async def wrapper(conn: AsyncConn, *args: Any, **kwargs: Any) -> Any:
+            pids[name].add(conn.info.backend_pid)
+            return await original(conn, *args, **kwargs)
+
+        monkeypatch.setattr(client, name, wrapper)
+
+    spy("claim")
+    spy("complete_encoded")
+    await client.set_concurrency(aconn, "default", None)
+    async with running_worker(database_url, concurrency=4):
+        ids = []
+        for _ in range(5):
+            ids += await client.enqueue_many(
+                aconn, [{"name": "echo", "payload": {"n": n}} for n in range(8)]
+            )
+            await asyncio.sleep(0.05)
+        for task_id in ids:
+            assert (await finished(aconn, task_id)).status == "COMPLETED"
+    # every claim on one server connection, every report on another
+    assert len(pids["claim"]) == 1, pids
+    assert len(pids["complete_encoded"]) == 1, pids
+    assert pids["claim"] != pids["complete_encoded"]
