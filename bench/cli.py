@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import floor, growth, held_snapshot, limits, peers, report, soak, taskq_bench
+from bench import floor, growth, held_snapshot, limits, paired, peers, report, soak, taskq_bench
 from bench.common import RESULTS, BenchError, Progress, Recorder
 from bench.scale import FULL, QUICK, Scale
 from bench.server import BenchServer, git_revision, machine
@@ -51,6 +51,11 @@ SECTIONS: dict[str, tuple[str, Steps, Runner]] = {
         "PgQueuer and Procrastinate: enqueue, drains, latency",
         peers.steps,
         peers.run,
+    ),
+    "pairs": (
+        "taskq and PgQueuer in turn, round after round: the ratios of enqueues and drains",
+        paired.steps,
+        paired.run,
     ),
     "growth": (
         "claim latency with few and many queued or finished tasks; worker memory",

@@ -51,6 +51,8 @@ SHOWN_SETTINGS = {
     "processes": "processes",
     "concurrency": "concurrency",
     "batch_size": "batch",
+    "pgqueuer_batch_size": "pgq_batch",
+    "rounds": "rounds",
     "count": "n",
     "queued": "queued",
     "finished": "finished",

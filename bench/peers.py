@@ -36,7 +36,7 @@ from bench.common import (
     spread,
     wait_until,
 )
-from bench.drain import timed_drain
+from bench.drain import DrainResult, timed_drain
 from bench.scale import Scale
 from bench.server import BenchServer
 
@@ -172,45 +172,39 @@ def _pgqueuer(
     progress: Progress,
     settings: dict[str, Any],
 ) -> None:
-    url = _pgq_database(server)
-    try:
-        progress.start("PgQueuer: enqueue one at a time")
-        seconds = _script("pgqueuer", "single", url, str(scale.enqueue_single))["seconds"]
-        recorder.add(
-            "pgqueuer",
-            "enqueue",
-            round(scale.enqueue_single / seconds, 1),
-            "tasks/s",
-            {
-                **settings,
-                "via": "Queries.enqueue",
-                "clients": 1,
-                "batch_size": 1,
-                "count": scale.enqueue_single,
-            },
-            {"seconds": round(seconds, 3)},
-        )
-        progress.advance()
-        progress.start("PgQueuer: enqueue in batches of 1,000")
-        size, batches = scale.enqueue_many_size, scale.enqueue_many_batches
-        seconds = _script("pgqueuer", "batch", url, str(batches), str(size))["seconds"]
-        recorder.add(
-            "pgqueuer",
-            "enqueue batch",
-            round(batches * size / seconds, 1),
-            "tasks/s",
-            {
-                **settings,
-                "via": "Queries.enqueue(lists)",
-                "clients": 1,
-                "batch_size": size,
-                "count": batches * size,
-            },
-            {"seconds": round(seconds, 3)},
-        )
-        progress.advance()
-    finally:
-        server.drop_database(url)
+    progress.start("PgQueuer: enqueue one at a time, then in batches of 1,000")
+    single, batched = pgqueuer_enqueue_seconds(server, scale)
+    size, batches = scale.enqueue_many_size, scale.enqueue_many_batches
+    recorder.add(
+        "pgqueuer",
+        "enqueue",
+        round(scale.enqueue_single / single, 1),
+        "tasks/s",
+        {
+            **settings,
+            "via": "Queries.enqueue",
+            "clients": 1,
+            "batch_size": 1,
+            "count": scale.enqueue_single,
+        },
+        {"seconds": round(single, 3)},
+    )
+    progress.advance()
+    recorder.add(
+        "pgqueuer",
+        "enqueue batch",
+        round(batches * size / batched, 1),
+        "tasks/s",
+        {
+            **settings,
+            "via": "Queries.enqueue(lists)",
+            "clients": 1,
+            "batch_size": size,
+            "count": batches * size,
+        },
+        {"seconds": round(batched, 3)},
+    )
+    progress.advance()
 
     for processes in (1, 2):
         for batch in scale.pgqueuer_batch:
@@ -218,21 +212,7 @@ def _pgqueuer(
                 f"PgQueuer: drain {scale.drain_tasks:,} jobs, {processes} process(es), "
                 f"--batch-size {batch}"
             )
-            url = _pgq_database(server)
-            try:
-                with Processes() as procs:
-                    _pgq_workers(procs, url, processes, batch)
-                    result = timed_drain(
-                        url,
-                        PGQ_LEFT,
-                        scale.drain_tasks,
-                        lambda url=url: _script(  # type: ignore[misc]
-                            "pgqueuer", "bulk", url, str(scale.drain_tasks)
-                        )["committed"],
-                        timeout=min(max(60.0, scale.drain_tasks / 100), 300.0),
-                    )
-            finally:
-                server.drop_database(url)
+            result = drain_pgqueuer(server, scale.drain_tasks, processes, batch)
             recorder.add(
                 "pgqueuer",
                 "drain",
@@ -289,6 +269,43 @@ def _pgqueuer(
         },
     )
     progress.advance()
+
+
+def pgqueuer_enqueue_seconds(server: BenchServer, scale: Scale) -> tuple[float, float]:
+    """On a fresh PgQueuer database: the seconds of ``enqueue_single`` jobs enqueued one at a
+    time, then of ``enqueue_many_batches`` batches of ``enqueue_many_size``, from one
+    connection."""
+    url = _pgq_database(server)
+    try:
+        single = _script("pgqueuer", "single", url, str(scale.enqueue_single))["seconds"]
+        batched = _script(
+            "pgqueuer",
+            "batch",
+            url,
+            str(scale.enqueue_many_batches),
+            str(scale.enqueue_many_size),
+        )["seconds"]
+    finally:
+        server.drop_database(url)
+    return float(single), float(batched)
+
+
+def drain_pgqueuer(server: BenchServer, tasks: int, processes: int, batch: int) -> DrainResult:
+    """The drain recipe (:mod:`bench.drain`) on a fresh PgQueuer database: ``processes``
+    workers of ``--batch-size batch``, ``tasks`` no-op jobs enqueued in one transaction."""
+    url = _pgq_database(server)
+    try:
+        with Processes() as procs:
+            _pgq_workers(procs, url, processes, batch)
+            return timed_drain(
+                url,
+                PGQ_LEFT,
+                tasks,
+                lambda: _script("pgqueuer", "bulk", url, str(tasks))["committed"],
+                timeout=min(max(60.0, tasks / 100), 300.0),
+            )
+    finally:
+        server.drop_database(url)
 
 
 def _pgq_workers(

@@ -31,6 +31,8 @@ class Scale:
     procrastinate_tasks: int = 3_000
     # the drain on a slot-limited queue: its number of slots
     drain_slots: int = 200
+    # pairs: rounds of drains of taskq and PgQueuer one after the other
+    paired_rounds: int = 3
     # slots: a queue with 2 slots and 50 ms tasks
     slot_tasks: int = 400
     slot_count: int = 2
@@ -80,6 +82,7 @@ QUICK = Scale(
     pgqueuer_batch=(50,),
     procrastinate_concurrency=(10,),
     procrastinate_tasks=500,
+    paired_rounds=1,
     slot_tasks=100,
     latency_samples=200,
     latency_gap=0.015,

@@ -105,7 +105,7 @@ def run_enqueue(server: BenchServer, recorder: Recorder, scale: Scale, progress:
     url = server.create_database("enqueue", taskq=True)
     try:
         progress.start("taskq: enqueue one at a time (client)")
-        seconds = asyncio.run(_enqueue_single(url, scale.enqueue_single))
+        seconds = asyncio.run(enqueue_single_seconds(url, scale.enqueue_single))
         recorder.add(
             "taskq",
             "enqueue",
@@ -125,7 +125,7 @@ def run_enqueue(server: BenchServer, recorder: Recorder, scale: Scale, progress:
             form = "the JSON form" if json_form else "the client"
             progress.start(f"taskq: enqueue_many, batches of 1,000, {form}")
             seconds = asyncio.run(
-                _enqueue_many(
+                enqueue_many_seconds(
                     url, scale.enqueue_many_batches, scale.enqueue_many_size, json_form=json_form
                 )
             )
@@ -153,7 +153,7 @@ def run_enqueue(server: BenchServer, recorder: Recorder, scale: Scale, progress:
         server.drop_database(url)
 
 
-async def _enqueue_single(url: str, count: int) -> float:
+async def enqueue_single_seconds(url: str, count: int) -> float:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await client.enqueue(conn, "bench.noop", queue=QUEUE)  # the queue exists from here on
         started = time.perf_counter()
@@ -162,7 +162,9 @@ async def _enqueue_single(url: str, count: int) -> float:
         return time.perf_counter() - started
 
 
-async def _enqueue_many(url: str, batches: int, size: int, *, json_form: bool = False) -> float:
+async def enqueue_many_seconds(
+    url: str, batches: int, size: int, *, json_form: bool = False
+) -> float:
     tasks = [{"name": "bench.noop", "queue": QUEUE} for _ in range(size)]
 
     async def json_call(conn: psycopg.AsyncConnection[Any], tasks: Any) -> list[Any]:
