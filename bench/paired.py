@@ -6,12 +6,13 @@ sections' figures swings as much. Here each round measures both sides one after 
 enqueues (one at a time, and batches of 1,000, as the sections time them), then the drains
 (:mod:`bench.drain`) of taskq at the concurrency that drained fastest in this run's ``drain``
 section and of PgQueuer at its fastest ``--batch-size`` of ``peers``, by one process and by
-two; one process also drains the 200-slot queue in the round. The order turns from round to
+two; one process also drains the 200-slot queue and the unlimited one at a concurrency of 200
+in the round (a limit that never holds the worker back). The order turns from round to
 round, so that neither side always goes first. A round's ratio divides two figures of that
 round; each ratio's figure is the median of the rounds', with every round's rates beside it.
 
 Without the sections it takes its settings from (``--only pairs``), it uses the largest of
-the scale's: taskq's concurrency 200, PgQueuer's batch 100.
+the scale's: taskq's concurrency 1,000, PgQueuer's batch 1,000.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ PROCESSES = (1, 2)
 
 def steps(scale: Scale) -> int:
     # a round: the enqueues of both; the drains of one process (taskq, PgQueuer, the
-    # slot-limited queue) and of two (taskq, PgQueuer)
-    return 1 + scale.paired_rounds * (2 + 3 + 2)
+    # slot-limited queue and the unlimited one at its concurrency) and of two (taskq, PgQueuer)
+    return 1 + scale.paired_rounds * (2 + 4 + 2)
 
 
 def _enqueue_seconds(server: BenchServer, scale: Scale, name: str) -> tuple[float, float]:
@@ -58,13 +59,20 @@ def _setting(recorder: Recorder, system: str, processes: int, key: str, default:
 def _drain(
     server: BenchServer, scale: Scale, name: str, processes: int, concurrency: int, batch: int
 ) -> float:
-    """The rate of one drain: taskq's unlimited queue, PgQueuer's, or taskq's slot-limited
-    queue (``slots``)."""
+    """The rate of one drain: ``taskq`` (the unlimited queue at ``concurrency``), ``pgqueuer``
+    (at ``batch``), ``slots`` (the slot-limited queue at as many as its slots) or ``unlimited``
+    (the unlimited queue at that concurrency)."""
     if name == "pgqueuer":
         return peers.drain_pgqueuer(server, scale.drain_tasks, processes, batch).rate
-    slots = scale.drain_slots if name == "slots" else None
+    if name == "taskq":
+        return drain_taskq(server, scale.drain_tasks, processes, concurrency).rate
+    slots = scale.drain_slots
     return drain_taskq(
-        server, scale.drain_tasks, processes, concurrency, queue_concurrency=slots
+        server,
+        scale.drain_tasks,
+        processes,
+        slots,
+        queue_concurrency=slots if name == "slots" else None,
     ).rate
 
 
@@ -78,7 +86,9 @@ def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progres
             recorder, "taskq", processes, "concurrency", max(scale.taskq_concurrency)
         )
         batch = _setting(recorder, "pgqueuer", processes, "batch_size", max(scale.pgqueuer_batch))
-        names = ["taskq", "pgqueuer", "slots"] if processes == 1 else ["taskq", "pgqueuer"]
+        names = ["taskq", "pgqueuer"]
+        if processes == 1:
+            names += ["slots", "unlimited"]
         rates: dict[str, list[float]] = {name: [] for name in names}
         orders: list[str] = []
         for round_ in range(scale.paired_rounds):
@@ -115,11 +125,16 @@ def run(server: BenchServer, recorder: Recorder, scale: Scale, progress: Progres
                 recorder,
                 "slot-limited / unlimited drain (paired)",
                 rates["slots"],
-                rates["taskq"],
-                {**common, "slots": scale.drain_slots, "queue": f"{scale.drain_slots} slots"},
+                rates["unlimited"],
+                {
+                    **common,
+                    "concurrency": scale.drain_slots,
+                    "slots": scale.drain_slots,
+                    "queue": f"{scale.drain_slots} slots",
+                },
                 {
                     "slot_limited_tasks_per_s": rates["slots"],
-                    "unlimited_tasks_per_s": rates["taskq"],
+                    "unlimited_tasks_per_s": rates["unlimited"],
                 },
                 orders,
             )

@@ -191,13 +191,13 @@ def evaluate(recorder: Recorder) -> list[Target]:
         recorder.best("pgqueuer", "drain", processes=2),
     )
     slotted = recorder.best("taskq", "drain (slot-limited queue)")
+    limit = int(slotted.settings["slots"]) if slotted else 200
     paired_target(
-        f"drain, 1 process: {slotted.settings['slots'] if slotted else 200}-slot queue / "
-        "unlimited queue",
+        f"drain, 1 process, concurrency {limit}: {limit}-slot queue / unlimited queue",
         0.8,
         recorder.best("taskq", "slot-limited / unlimited drain (paired)"),
         slotted,
-        drain1,
+        recorder.best("taskq", "drain", processes=1, concurrency=limit),
     )
     paired_target(
         "enqueue_many / PgQueuer batch enqueue",

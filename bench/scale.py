@@ -25,11 +25,12 @@ class Scale:
     # drains: tasks per drain, the batch size the floor is compared at, the settings tried
     drain_tasks: int = 20_000
     drain_batch: int = 50
-    taskq_concurrency: tuple[int, ...] = (50, 100, 200)
-    pgqueuer_batch: tuple[int, ...] = (10, 50, 100)
+    taskq_concurrency: tuple[int, ...] = (50, 100, 200, 500, 1000)
+    pgqueuer_batch: tuple[int, ...] = (10, 50, 100, 200, 500, 1000)
     procrastinate_concurrency: tuple[int, ...] = (1, 10, 50)
     procrastinate_tasks: int = 3_000
-    # the drain on a slot-limited queue: its number of slots
+    # the drain on a slot-limited queue: its number of slots, which is also the worker's
+    # concurrency there and in the unlimited drain it is compared with (one of taskq_concurrency)
     drain_slots: int = 200
     # pairs: rounds of drains of taskq and PgQueuer one after the other
     paired_rounds: int = 3
@@ -78,8 +79,8 @@ QUICK = Scale(
     enqueue_many_batches=10,
     api_posts=500,
     drain_tasks=5_000,
-    taskq_concurrency=(50,),
-    pgqueuer_batch=(50,),
+    taskq_concurrency=(200,),
+    pgqueuer_batch=(200,),
     procrastinate_concurrency=(10,),
     procrastinate_tasks=500,
     paired_rounds=1,
