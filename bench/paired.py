@@ -201,7 +201,8 @@ def _add_ratio(
             "ratios": ratios,
             **rates,
             "orders": orders,
-            "measured_as": "the median of the rounds' ratios, each the ratio of two drains "
-            "of one round; a round's drains run one after another, in the order given",
+            "measured_as": "the median of the rounds' ratios, each the ratio of two figures "
+            "of one round (two drains, or two enqueue loops); a round's measures run one after "
+            "another, in the order given",
         },
     )
