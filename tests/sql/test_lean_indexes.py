@@ -18,7 +18,8 @@ INDEXES = {
     "tasks_claimable": "(queue, priority DESC, scheduled_at, id) WHERE (status = 'QUEUED'",
     "tasks_claimable_by_name": "(queue, name, priority DESC, scheduled_at, id)"
     " WHERE (status <= 'QUEUED'",
-    "tasks_scheduled": "(scheduled_at) WHERE (status = 'QUEUED'",
+    "tasks_scheduled_later": "(scheduled_at)"
+    " WHERE ((status = 'QUEUED'::taskq.status) AND (scheduled_at > created_at))",
     "tasks_keyed_claimable": "(queue, priority DESC, scheduled_at, id)"
     " WHERE ((status = 'QUEUED'::taskq.status) AND (concurrency_key IS NOT NULL))",
     "tasks_leases": "(lease_expires_at) WHERE (status = 'RUNNING'",
