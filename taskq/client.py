@@ -604,7 +604,7 @@ class Enqueued(msgspec.Struct, frozen=True):
 
 async def enqueue_many(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[UUID]:
     """taskq.enqueue_many: the ids in input order (:func:`enqueue_each` also says which are new)."""
-    return [answer.id for answer in await enqueue_each(conn, tasks)]
+    return [row[0] for row in await _enqueue_rows(conn, tasks)]
 
 
 async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[Enqueued]:
@@ -617,6 +617,11 @@ async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
     ``field`` is ``tasks[i].key``, i counted from 0. A task without a ``trace_context`` gets the
     current OpenTelemetry span's, as in :func:`enqueue`.
     """
+    return [Enqueued(row[0], row[1]) for row in await _enqueue_rows(conn, tasks)]
+
+
+async def _enqueue_rows(conn: Connection, tasks: Sequence[dict[str, Any]]) -> list[Any]:
+    """The (id, created) rows of taskq.enqueue_many for ``tasks`` (see :func:`enqueue_each`)."""
     current = current_trace_context()
     if current is not None:
         tasks = [
@@ -636,12 +641,13 @@ async def enqueue_each(conn: Connection, tasks: Sequence[dict[str, Any]]) -> lis
             else task
             for task in tasks
         ]
-        rows = await _rows(conn, ENQUEUE_MANY_JSON, {"tasks": Jsonb(json_tasks)})
-        return [Enqueued(row["id"], row["created"]) for row in rows]
+        async with sql_errors(), conn.cursor() as cur:
+            await cur.execute(ENQUEUE_MANY_JSON, {"tasks": Jsonb(json_tasks)})
+            return await cur.fetchall()
     try:
         async with conn.cursor() as cur:
             await cur.execute(ENQUEUE_MANY, arrays)
-            return [Enqueued(row[0], row[1]) for row in await cur.fetchall()]
+            return await cur.fetchall()
     except psycopg.Error as error:
         translated = translate(error)
         array, _, subscript = (translated.field or "").partition("[")
