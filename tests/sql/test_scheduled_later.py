@@ -87,6 +87,38 @@ def test_next_due_reads_tasks_scheduled_later_not_the_due_backlog(conn: Conn) ->
     assert after[1] - before[1] <= 2  # the one scheduled task each time, none of the 5,000
 
 
+def test_next_due_reads_no_due_task_of_a_queue_without_a_rate(database_url: str) -> None:
+    # 5,000 due tasks, counted by ANALYZE: the plan a new session makes for next_due's statement
+    # once read every one of them for its rate-limit part, 3 ms a call
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT taskq.enqueue_many(names => array_fill('due'::text, ARRAY[5000]),"
+            " payloads => NULL, queues => array_fill('busy'::text, ARRAY[5000]))"
+        )
+        conn.execute("SELECT taskq.set_rate_limit('rated', 1, interval '1 hour')")
+        conn.execute("VACUUM ANALYZE taskq.tasks")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        before = table_reads(conn)
+        for _ in range(8):  # past the calls a session plans for their arguments
+            assert one(conn, "SELECT taskq.next_due(ARRAY['busy', 'rated'])") is None
+            assert one(conn, "SELECT taskq.next_due()") is None
+        after = table_reads(conn)
+    assert after[0] == before[0]  # no sequential scan of taskq.tasks
+    assert after[1] - before[1] <= 16  # rows fetched by index scans: none of the 5,000
+
+
+def table_reads(conn: Conn) -> tuple[int, int]:
+    """Rows of taskq.tasks read so far by sequential scans, and fetched by index scans."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    conn.execute("SELECT 1")  # the flush happens when this session goes idle
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    seq, fetched = conn.execute(
+        "SELECT coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
+        " WHERE relid = 'taskq.tasks'::regclass"
+    ).fetchone() or (0, 0)
+    return int(seq), int(fetched)
+
+
 def test_revert_builds_tasks_scheduled_again(empty_database_url: str) -> None:
     migrate.deploy(empty_database_url)
     migrate.sqitch("revert", empty_database_url, "-y", "--to", "scheduled_later^")
