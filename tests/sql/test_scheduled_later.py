@@ -24,16 +24,31 @@ def held(conn: Conn) -> int:
     )
 
 
-def index_use(conn: Conn) -> tuple[int, int]:
-    """Scans of tasks_scheduled_later so far, and the entries they read."""
+def statistics(conn: Conn, sql: str) -> tuple[int, int]:
+    """Two counters of the cumulative statistics, as this session has flushed them so far."""
     conn.execute("SELECT pg_stat_force_next_flush()")
     conn.execute("SELECT 1")  # the flush happens when this session goes idle
     conn.execute("SELECT pg_stat_clear_snapshot()")
-    scans, read = conn.execute(
+    first, second = conn.execute(sql).fetchone() or (0, 0)
+    return int(first), int(second)
+
+
+def index_use(conn: Conn) -> tuple[int, int]:
+    """Scans of tasks_scheduled_later so far, and the entries they read."""
+    return statistics(
+        conn,
         "SELECT idx_scan, idx_tup_read FROM pg_stat_user_indexes"
-        " WHERE indexrelname = 'tasks_scheduled_later'"
-    ).fetchone() or (0, 0)
-    return int(scans), int(read)
+        " WHERE indexrelname = 'tasks_scheduled_later'",
+    )
+
+
+def table_reads(conn: Conn) -> tuple[int, int]:
+    """Rows of taskq.tasks read so far by sequential scans, and fetched by index scans."""
+    return statistics(
+        conn,
+        "SELECT coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
+        " WHERE relid = 'taskq.tasks'::regclass",
+    )
 
 
 def test_only_tasks_due_after_their_creation_take_an_entry(conn: Conn, worker_id: UUID) -> None:
@@ -105,18 +120,6 @@ def test_next_due_reads_no_due_task_of_a_queue_without_a_rate(database_url: str)
         after = table_reads(conn)
     assert after[0] == before[0]  # no sequential scan of taskq.tasks
     assert after[1] - before[1] <= 16  # rows fetched by index scans: none of the 5,000
-
-
-def table_reads(conn: Conn) -> tuple[int, int]:
-    """Rows of taskq.tasks read so far by sequential scans, and fetched by index scans."""
-    conn.execute("SELECT pg_stat_force_next_flush()")
-    conn.execute("SELECT 1")  # the flush happens when this session goes idle
-    conn.execute("SELECT pg_stat_clear_snapshot()")
-    seq, fetched = conn.execute(
-        "SELECT coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
-        " WHERE relid = 'taskq.tasks'::regclass"
-    ).fetchone() or (0, 0)
-    return int(seq), int(fetched)
 
 
 def test_revert_builds_tasks_scheduled_again(empty_database_url: str) -> None:
