@@ -103,8 +103,9 @@ def test_next_due_reads_tasks_scheduled_later_not_the_due_backlog(conn: Conn) ->
 
 
 def test_next_due_reads_no_due_task_of_a_queue_without_a_rate(database_url: str) -> None:
-    # 5,000 due tasks, counted by ANALYZE: the plan a new session makes for next_due's statement
-    # once read every one of them for its rate-limit part, 3 ms a call
+    # 5,000 due tasks, counted by ANALYZE, beside a rate-limited queue with tokens to spend:
+    # the plan a new session made for next_due's statement with an EXISTS read every due task
+    # for its rate-limit part, 3 ms a call
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "SELECT taskq.enqueue_many(names => array_fill('due'::text, ARRAY[5000]),"
@@ -120,6 +121,44 @@ def test_next_due_reads_no_due_task_of_a_queue_without_a_rate(database_url: str)
         after = table_reads(conn)
     assert after[0] == before[0]  # no sequential scan of taskq.tasks
     assert after[1] - before[1] <= 16  # rows fetched by index scans: none of the 5,000
+
+
+def test_next_due_reads_one_due_task_of_a_rate_limited_queue_and_none_of_the_others(
+    database_url: str,
+) -> None:
+    # the same beside queues whose buckets are empty: a LATERAL without the index's order ran
+    # as a scan of the table that stopped at the queue's first due task, after the 5,000
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT taskq.enqueue_many(names => array_fill('due'::text, ARRAY[5000]),"
+            " payloads => NULL, queues => array_fill('busy'::text, ARRAY[5000]))"
+        )
+        # two queues whose buckets are empty: one with a due task (next_due answers its next
+        # token), one with a task due only later (its token is no answer)
+        for queue in ("rated", "spent"):
+            conn.execute("SELECT taskq.set_rate_limit(%s, 1, interval '1 hour')", (queue,))
+        enqueue(conn, queue="rated")
+        later = one(conn, "SELECT date_trunc('second', now()) + interval '2 hours'")
+        enqueue(conn, queue="spent", scheduled_at=later)
+        refilled = one(conn, "SELECT date_trunc('second', now())")
+        conn.execute(
+            "UPDATE taskq.queues SET tokens = 0, refilled_at = %s WHERE name IN ('rated', 'spent')",
+            (refilled,),
+        )
+        conn.execute("VACUUM ANALYZE taskq.tasks")
+    token = refilled + timedelta(hours=1)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        before = table_reads(conn)
+        for _ in range(8):  # past the calls a session plans for their arguments
+            assert one(conn, "SELECT taskq.next_due(ARRAY['busy', 'rated'])") == token
+            assert one(conn, "SELECT taskq.next_due(ARRAY['busy', 'spent'])") == later
+            assert one(conn, "SELECT taskq.next_due(ARRAY['busy'])") is None
+            assert one(conn, "SELECT taskq.next_due()") == token
+        after = table_reads(conn)
+    assert after[0] == before[0]  # no sequential scan of taskq.tasks
+    # rows fetched by index scans: the due task of 'rated' and the later one of 'spent' at most,
+    # none of the 5,000
+    assert after[1] - before[1] <= 8 * 4 * 2
 
 
 def test_revert_builds_tasks_scheduled_again(empty_database_url: str) -> None:
