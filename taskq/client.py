@@ -20,7 +20,7 @@ import psycopg
 from msgspec import UNSET, UnsetType
 from psycopg import sql
 from psycopg.adapt import PyFormat
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from taskq.decoding import Undecodable
@@ -294,7 +294,7 @@ async def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict
 
 
 async def _value(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
-    async with sql_errors(), conn.cursor() as cur:
+    async with sql_errors(), conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(sql, params)
         row = await cur.fetchone()
         return None if row is None else row[0]
@@ -641,11 +641,11 @@ async def _enqueue_rows(conn: Connection, tasks: Sequence[dict[str, Any]]) -> li
             else task
             for task in tasks
         ]
-        async with sql_errors(), conn.cursor() as cur:
+        async with sql_errors(), conn.cursor(row_factory=tuple_row) as cur:
             await cur.execute(ENQUEUE_MANY_JSON, {"tasks": Jsonb(json_tasks)})
             return await cur.fetchall()
     try:
-        async with conn.cursor() as cur:
+        async with conn.cursor(row_factory=tuple_row) as cur:
             await cur.execute(ENQUEUE_MANY, arrays)
             return await cur.fetchall()
     except psycopg.Error as error:
@@ -722,7 +722,7 @@ async def claim(
         "lease": lease,
         "batch_size": batch_size,
     }
-    async with sql_errors(), conn.cursor() as cur:
+    async with sql_errors(), conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(CLAIM, params)
         return [_claimed(row) for row in await cur.fetchall()]
 
@@ -770,7 +770,7 @@ async def fail_arrays(
         "errors": _text_array(errors),
         "retry_delays": None if retry_delays is None else list(retry_delays),
     }
-    async with sql_errors(), conn.cursor() as cur:
+    async with sql_errors(), conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(FAIL_MANY_ARRAYS, params)
         return [FailResult(*row) for row in await cur.fetchall()]
 
@@ -1015,7 +1015,7 @@ async def held_tasks(conn: Connection, worker_id: UUID) -> list[Task]:
 async def held_claims(conn: Connection, worker_id: UUID) -> list[Claimed]:
     """taskq.held_claims: the worker's RUNNING tasks as ``taskq.claim`` returns them, with
     their timeouts (NotFound for an unknown worker)."""
-    async with sql_errors(), conn.cursor() as cur:
+    async with sql_errors(), conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(HELD_CLAIMS, {"worker_id": worker_id})
         return [_claimed(row) for row in await cur.fetchall()]
 
@@ -1045,7 +1045,7 @@ async def report_progress_many(
         "lease_tokens": list(lease_tokens),
         "progress": list(progress),
     }
-    async with sql_errors(), conn.cursor() as cur:
+    async with sql_errors(), conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(REPORT_PROGRESS_MANY, params)
         return {row[0] for row in await cur.fetchall()}
 

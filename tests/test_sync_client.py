@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import inspect
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 
 from taskq import client
@@ -190,6 +192,22 @@ def test_on_the_applications_connection_an_enqueue_is_part_of_its_transaction(
         conn.commit()
         rows = conn.execute("SELECT name, payload FROM taskq.tasks ORDER BY id").fetchall()
         assert rows == [("kept", '{"n": 1}'), ("many", '{"m": [1]}')]
+
+
+def test_on_an_application_connection_of_dict_rows_every_call_reads_its_rows(
+    database_url: str,
+) -> None:
+    # an application whose connection makes dicts of its rows: the client reads its own rows
+    # by position whatever the connection's row factory
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        taskq = SyncClient(connection=conn)
+        one = taskq.enqueue("one", queue="dicts")
+        arrays = taskq.enqueue_many([{"name": "arrays", "queue": "dicts"}] * 2)
+        # a task that is not a plain dict goes as the JSON form
+        json_form = taskq.enqueue_many([OrderedDict(name="json", queue="dicts")])
+        listed = taskq.list_tasks(queue="dicts").items
+        assert {task.id for task in listed} == {one, *arrays, *json_form}
+        assert conn.execute("SELECT count(*) AS n FROM taskq.tasks").fetchone() == {"n": 4}
 
 
 def test_a_role_without_the_grant_gets_forbidden(database_url: str) -> None:
